@@ -1,0 +1,55 @@
+"""One typed, frozen settings object: the only place that reads the environment.
+
+Every setting has a default that works on a laptop with nothing running; each can be overridden with an environment
+variable named ``FP_<FIELD>`` (for example ``FP_DATA_DIR=/mnt/features``). Relative paths are resolved against the
+project root, never against the current working directory, so commands behave the same wherever they are started.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Where data lives and how the local Flink mini-cluster runs."""
+
+    model_config = SettingsConfigDict(env_prefix="FP_", frozen=True, extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Root of all local data: events, Delta tables, Flink state.")
+    contracts_dir: Path = Field(Path("contracts"), description="Folder with the contract YAML files.")
+    feature_repo_dir: Path = Field(Path("feature_repo"), description="The Feast repository.")
+    parallelism: int = Field(2, ge=1, le=64, description="Flink parallelism of the local mini-cluster.")
+    checkpoint_interval_ms: int = Field(2000, ge=100, description="Flink checkpoint interval.")
+
+    @field_validator("data_dir", "contracts_dir", "feature_repo_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+
+    @property
+    def delta_dir(self) -> Path:
+        """One Delta table per contract major version lives under here, named ``<contract>_v<major>``."""
+        return self.data_dir / "delta"
+
+    @property
+    def events_dir(self) -> Path:
+        return self.data_dir / "events"
+
+    @property
+    def flink_dir(self) -> Path:
+        """Flink's working area: checkpoints and the part files that the commit step turns into Delta commits."""
+        return self.data_dir / "flink"
+
+    def delta_table_path(self, table_name: str) -> Path:
+        return self.delta_dir / table_name
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

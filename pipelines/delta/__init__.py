@@ -1,0 +1,1 @@
+"""Delta Lake: the offline table per contract major version, written by the commit step, read by Feast."""
