@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from pipelines.contracts.columns import INGESTED_AT, RESERVED_COLUMNS, WINDOW_END, WINDOW_START
 from pipelines.contracts.model import Contract
 
-WINDOW_START = "window_start"
-WINDOW_END = "window_end"
-INGESTED_AT = "ingested_at"
-RESERVED_COLUMNS = frozenset({WINDOW_START, WINDOW_END, INGESTED_AT})
+__all__ = ["ARROW_TYPES", "INGESTED_AT", "RESERVED_COLUMNS", "TIMESTAMP", "WINDOW_END", "WINDOW_START", "delta_schema",
+           "table_properties"]
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
