@@ -32,6 +32,26 @@ CONTRACT_SUFFIXES = (".yaml", ".yml")
 
 YamlPath = tuple[str | int, ...]
 
+#: Append to a mapping entry's path to locate its key instead of its value: ``("degradation", "x", KEY)``.
+KEY = "__key__"
+
+#: Rule ids the loader reports (shape problems); semantic rules are listed in :mod:`pipelines.contracts.check`.
+LOADER_RULES: dict[str, str] = {
+    "unreadable": "the file cannot be read",
+    "too-large": f"the file is larger than {MAX_CONTRACT_BYTES // 1024} KiB",
+    "not-text": "the file is not UTF-8 text or holds control characters (binary content)",
+    "empty": "the file holds no YAML document",
+    "yaml-syntax": "the file is not valid YAML",
+    "yaml-alias": "anchors and aliases are not allowed (they are how alias bombs are built)",
+    "yaml-depth": f"the document is nested deeper than {MAX_DEPTH} levels",
+    "yaml-key": "a key is not a plain name (merge keys `<<` and complex keys are not allowed)",
+    "duplicate-key": "the same key appears twice in one mapping",
+    "not-a-mapping": "the top level of the file is not a mapping",
+    "unknown-key": "a key the contract format does not define (usually a typo)",
+    "missing-key": "a required key is absent",
+    "invalid-value": "a value has the wrong type or is out of range",
+}
+
 
 @dataclass(frozen=True)
 class Position:
@@ -65,9 +85,11 @@ class LoadedContract:
 
 
 def format_path(path: YamlPath) -> str:
-    """``("features", 1, "window")`` -> ``features[1].window``."""
+    """``("features", 1, "window")`` -> ``features[1].window``; the :data:`KEY` marker is not shown."""
     text = ""
     for part in path:
+        if part == KEY:
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
@@ -105,7 +127,7 @@ class _GuardedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-class _LoadProblem(Exception):
+class _LoadProblem(Exception):  # noqa: N818 (internal signal, never escapes this module)
     def __init__(self, mark: yaml.Mark | None, rule: str, message: str) -> None:
         self.position = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
         self.rule = rule
@@ -129,7 +151,7 @@ def _to_python(node: yaml.Node, loader: _GuardedLoader, path: YamlPath,
             child = (*path, key)
             result[key] = _to_python(value_node, loader, child, positions)
             # Point errors about a key (unknown key, missing nested field) at the key itself.
-            positions.setdefault((*child, "__key__"), Position(key_node.start_mark.line + 1,
+            positions.setdefault((*child, KEY), Position(key_node.start_mark.line + 1,
                                                                key_node.start_mark.column + 1))
         return result
     if isinstance(node, yaml.SequenceNode):
@@ -195,11 +217,11 @@ def _validation_findings(exc: ValidationError, file: str, positions: dict[YamlPa
         # Union branches add their type name to the location ("str", "int", ...); drop those parts.
         loc = tuple(part for part in loc if isinstance(part, int) or not _is_type_tag(part))
         if error["type"] == "extra_forbidden":
-            pos = positions.get((*loc, "__key__")) or locate(positions, loc)
+            pos = positions.get((*loc, KEY)) or locate(positions, loc)
             message = f"unknown key `{loc[-1]}`; check its spelling (docs/contracts.md lists the allowed keys)"
             rule = "unknown-key"
         elif error["type"] == "missing":
-            pos = positions.get((*loc[:-1], "__key__")) or locate(positions, loc[:-1])
+            pos = positions.get((*loc[:-1], KEY)) or locate(positions, loc[:-1])
             message = f"required key `{loc[-1]}` is missing"
             rule = "missing-key"
         else:

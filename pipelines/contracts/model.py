@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -162,7 +163,7 @@ class Rollout(StrictModel):
     @field_validator("steps")
     @classmethod
     def _increasing_to_full_traffic(cls, steps: list[int]) -> list[int]:
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(steps)):
             raise ValueError(f"steps must be strictly increasing percentages, got {steps}")
         if steps[-1] != 100:
             raise ValueError(f"the last step must be 100 (full traffic), got {steps[-1]}")
