@@ -135,8 +135,9 @@ def check_windows(loaded: LoadedContract) -> Iterator[Finding]:
             message = (f"the slide ({format_duration(slide)}) is longer than the window ({shown}), so events between "
                        f"windows would be ignored; use a slide of at most {shown}")
         elif size % slide:
+            hint = format_duration(_largest_divisor_step(size, slide))
             message = (f"the window size ({shown}) must be a whole multiple of the slide ({format_duration(slide)}); "
-                       f"for example {{size: {shown}, slide: {format_duration(_largest_divisor_step(size, slide))}}}")
+                       f"for example `window: {{size: {shown}, slide: {hint}}}`")
         else:
             continue
         yield loaded.finding((*where, "slide"), "window-slide", message)
@@ -384,7 +385,8 @@ def check_across_contracts(contracts: Iterable[LoadedContract]) -> dict[str, lis
             if loaded.file not in flagged:
                 findings.setdefault(loaded.file, []).append(loaded.finding(
                     ("name",), "duplicate-contract",
-                    f"contract `{name}` is also declared in {others}; keep every version of a contract in one file"))
+                    f"contract `{name}` is also declared in {others}; a contract lives in one file (its older versions "
+                    f"live in git history), so rename one of them"))
     return findings
 
 

@@ -44,6 +44,7 @@ LOADER_RULES: dict[str, str] = {
     "yaml-syntax": "the file is not valid YAML",
     "yaml-alias": "anchors and aliases are not allowed (they are how alias bombs are built)",
     "yaml-depth": f"the document is nested deeper than {MAX_DEPTH} levels",
+    "yaml-tag": "a YAML tag (`!!python/...`, `!!set`, ...) is used; contracts hold plain values only",
     "yaml-key": "a key is not a plain name (merge keys `<<` and complex keys are not allowed)",
     "duplicate-key": "the same key appears twice in one mapping",
     "not-a-mapping": "the top level of the file is not a mapping",
@@ -134,10 +135,16 @@ class _LoadProblem(Exception):  # noqa: N818 (internal signal, never escapes thi
         self.message = message
 
 
+_PLAIN_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+
+
 def _to_python(node: yaml.Node, loader: _GuardedLoader, path: YamlPath,
                positions: dict[YamlPath, Position]) -> Any:
     """Convert a composed node to plain Python, recording the position of every value by its YAML path."""
     positions[path] = Position(node.start_mark.line + 1, node.start_mark.column + 1)
+    if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
+        # Tags on collections would otherwise be ignored silently (`!!python/object:x {a: 1}` read as a mapping).
+        raise _tag_problem(node)
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -156,7 +163,16 @@ def _to_python(node: yaml.Node, loader: _GuardedLoader, path: YamlPath,
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, loader, (*path, i), positions) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError:
+        raise _tag_problem(node) from None
+
+
+def _tag_problem(node: yaml.Node) -> _LoadProblem:
+    tag = "!!" + node.tag.removeprefix("tag:yaml.org,2002:") if node.tag.startswith("tag:yaml.org,2002:") else node.tag
+    return _LoadProblem(node.start_mark, "yaml-tag", f"YAML tags such as `{tag}` are not allowed in contracts; "
+                                                     f"write a plain value")
 
 
 def parse_yaml_text(text: str, file: str) -> tuple[Any, dict[YamlPath, Position]]:
