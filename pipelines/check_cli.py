@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,7 +89,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"feature-check: error: no contract files (*.yaml, *.yml) under {', '.join(map(str, paths))}",
               file=sys.stderr)
         return EXIT_USAGE
-    print(render_json(reports) if args.format == "json" else render_text(reports))
+    # Flush here so a failing stdout (a full disk, a closed pipe) is reported like any other error.
+    print(render_json(reports) if args.format == "json" else render_text(reports), flush=True)
     return EXIT_OK if all(r.ok for r in reports) else EXIT_INVALID
 
 
@@ -103,8 +105,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("feature-check: interrupted", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # the one place that turns any failure into an exit code
+        _discard_pending_output()
         print(f"feature-check: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _discard_pending_output() -> None:
+    """Point stdout at /dev/null so half-written output cannot fail again (with a traceback) at interpreter exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a real file (tests capturing it): nothing will be flushed at exit anyway
 
 
 if __name__ == "__main__":
