@@ -54,6 +54,7 @@ RULES: dict[str, str] = {
     "freshness": "an SLA freshness is zero",
     "duplicate-contract": "two files declare the same contract name",
     "duplicate-table": "two files would write the same Delta table and Feast feature view",
+    "source-conflict": "contracts reading the same source disagree on its event-time column or a column's type",
 }
 
 _ONE_ROW_PER_STEP = ("a contract writes ONE row per entity per step, every feature valued as of the step's end, so its "
@@ -390,6 +391,35 @@ def check_across_contracts(contracts: Iterable[LoadedContract]) -> dict[str, lis
     return findings
 
 
+def check_shared_sources(contracts: Iterable[LoadedContract]) -> dict[str, list[Finding]]:
+    """Contracts that read the same source share one Flink source table: one event-time column, one type per column."""
+    by_source: dict[str, list[LoadedContract]] = {}
+    for loaded in contracts:
+        by_source.setdefault(loaded.contract.source.name, []).append(loaded)
+    findings: dict[str, list[Finding]] = {}
+    for source, group in by_source.items():
+        for loaded in group:
+            own = loaded.contract.source
+            others = [o for o in group if o is not loaded]
+            differing = [o for o in others if o.contract.source.event_time != own.event_time]
+            if differing:
+                said = ", ".join(f"`{o.contract.source.event_time}` in {o.file}" for o in differing)
+                findings.setdefault(loaded.file, []).append(loaded.finding(
+                    ("source", "event_time"), "source-conflict",
+                    f"source `{source}` is read with event-time column `{own.event_time}` here but {said}; contracts "
+                    f"reading one source share one source table and watermark, so they must use the same column"))
+            for column, spec in own.columns.items():
+                said = ", ".join(f"{o.contract.source.columns[column].type} in {o.file}" for o in others
+                                 if column in o.contract.source.columns
+                                 and o.contract.source.columns[column].type != spec.type)
+                if said:
+                    findings.setdefault(loaded.file, []).append(loaded.finding(
+                        ("source", "schema", column, "type"), "source-conflict",
+                        f"column `{column}` of source `{source}` is {spec.type} here but {said}; contracts reading "
+                        f"one source parse each column once, so they must declare the same type"))
+    return findings
+
+
 def _with_others(group: list[LoadedContract]) -> Iterator[tuple[LoadedContract, str]]:
     if len(group) < 2:
         return
@@ -431,6 +461,7 @@ def check_contracts(paths: Iterable[Path | str]) -> list[ContractReport]:
         reports.append(ContractReport(loaded.file, loaded.contract.name, loaded.contract.version,
                                       check_loaded(loaded)))
     across = check_across_contracts(loaded_contracts)
+    shared = check_shared_sources(loaded_contracts)
     for report in reports:
-        report.findings = sorted([*report.findings, *across.get(report.file, [])])
+        report.findings = sorted([*report.findings, *across.get(report.file, []), *shared.get(report.file, [])])
     return reports
