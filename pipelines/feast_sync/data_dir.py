@@ -19,6 +19,7 @@ from feast.infra.online_stores.sqlite import SqliteOnlineStore, SqliteOnlineStor
 from feast.infra.registry.file import FileRegistryStore
 from feast.protos.feast.core.Registry_pb2 import Registry as RegistryProto
 from feast.repo_config import RegistryConfig, RepoConfig
+from pydantic import field_validator
 
 from pipelines.config import get_settings
 
@@ -43,11 +44,20 @@ class DataDirRegistryStore(FileRegistryStore):
 
 
 class DataDirSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
-    """Feast's SQLite online store settings; only the ``type`` differs (it names :class:`DataDirSqliteOnlineStore`)."""
+    """Feast's SQLite online store settings, selecting :class:`DataDirSqliteOnlineStore` from the yaml.
 
-    type: Literal["pipelines.feast_sync.data_dir.DataDirSqliteOnlineStore"] = (  # type: ignore[assignment]
-        "pipelines.feast_sync.data_dir.DataDirSqliteOnlineStore"
-    )
+    After validation ``type`` reads ``"sqlite"``: Feast derives the store class from this config class (not from
+    ``type``), but takes its plan-and-apply-diffs route, which records the online tables in the registry as
+    ``feast apply`` normally does, only when ``type == "sqlite"``. Without it ``feast plan`` would report the tables as
+    new forever and disagree with our own (stock ``sqlite``) store on the same files.
+    """
+
+    type: Literal["sqlite", "pipelines.feast_sync.data_dir.DataDirSqliteOnlineStore"] = "sqlite"  # type: ignore[assignment]
+
+    @field_validator("type")
+    @classmethod
+    def _behave_as_sqlite(cls, value: str) -> str:
+        return "sqlite"
 
 
 class DataDirSqliteOnlineStore(SqliteOnlineStore):
