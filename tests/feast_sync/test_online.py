@@ -1,5 +1,5 @@
 """Online loading end to end on real components: a Delta table written with deltalake, a Feast registry and SQLite
-online store in a temporary data folder, loaded with ``load_latest_online`` and read back through the feature service."""
+online store in a temporary data folder, loaded with ``load_latest_online``, read back through the feature service."""
 
 from __future__ import annotations
 

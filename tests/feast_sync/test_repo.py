@@ -67,7 +67,8 @@ def test_feature_repo_defines_one_view_and_service_per_contract() -> None:
     from feast import Entity as FeastEntity
     from feast import FeatureService, FeatureView
 
-    spec = importlib.util.spec_from_file_location("feature_repo_features", PROJECT_ROOT / "feature_repo" / "features.py")
+    definitions = PROJECT_ROOT / "feature_repo" / "features.py"
+    spec = importlib.util.spec_from_file_location("feature_repo_features", definitions)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
