@@ -95,7 +95,8 @@ class Feature(StrictModel):
     name: Identifier
     type: FeatureType
     aggregation: Aggregation
-    column: Identifier | None = Field(None, description="Input column; not used by `count`.")
+    column: Identifier | None = Field(None, description="Source column to aggregate; required except for `count`, "
+                                                        "where it means: count the events where it is not null.")
     window: Window
     description: str = Field(min_length=1, description="What the feature means, for the people who use it.")
     unit: str | None = None
