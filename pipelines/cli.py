@@ -31,7 +31,8 @@ from pipelines.resources import peak_memory_mib
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Run the feature platform's jobs. Contracts are checked with the separate `feature-check`.")
-console = Console(stderr=True)  # progress and tables go to stderr, so `--json` output on stdout stays parseable
+# Progress and tables go to stderr, so `--json` output on stdout stays parseable; wide tables when piped to a log.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 @dataclass

@@ -275,3 +275,32 @@ def test_iter_contract_files_skips_hidden_and_non_yaml(tmp_path: Path) -> None:
     found = [p.relative_to(tmp_path).as_posix() for p in iter_contract_files(tmp_path)]
     assert found == ["a.yml", "b.yaml", "sub/c.yaml"]
     assert list(iter_contract_files(tmp_path / "b.yaml")) == [tmp_path / "b.yaml"]
+
+
+# --- robustness --------------------------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+YAMLISH = st.text(alphabet=st.sampled_from(list("ab:- \n{}[],&*!|>'\"#%@`0123456789.\t")), max_size=200)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(YAMLISH, st.text(max_size=200)))
+def test_any_text_loads_or_fails_with_findings(text: str) -> None:
+    """Whatever an author (or attacker) writes, the loader answers with a contract or located findings, never a crash."""
+    try:
+        load_contract_text(text, "fuzz.yaml")
+    except ContractLoadError as error:
+        assert error.findings and all(f.line >= 1 and f.column >= 1 and f.rule for f in error.findings)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_load_or_fail_with_findings(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "c.yaml"
+    path.write_bytes(data)
+    try:
+        load_contract(path)
+    except ContractLoadError as error:
+        assert error.findings and all(f.line >= 1 and f.column >= 1 for f in error.findings)
