@@ -15,6 +15,7 @@ locations are then mapped back to those positions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,13 +218,24 @@ def read_contract_text(path: Path, display: str) -> str:
         line = raw[: exc.start].count(b"\n") + 1
         raise ContractLoadError([Finding(display, line, 1, "", "not-text",
                                          "the file is not UTF-8 text (binary content?)")]) from None
-    for index, char in enumerate(text):
-        if (ord(char) < 32 and char not in "\t\n\r") or char == "\x7f":
-            line = text.count("\n", 0, index) + 1
-            column = index - (text.rfind("\n", 0, index) + 1) + 1
-            raise ContractLoadError([Finding(display, line, column, "", "not-text",
-                                             f"control character U+{ord(char):04X} is not allowed")])
+    reject_control_characters(text, display)
     return text
+
+
+#: What YAML itself refuses (its reader's NON_PRINTABLE set): C0/C1 control characters other than tab, newline, carriage
+#: return and NEL, surrogates, U+FFFE and U+FFFF.
+_NOT_TEXT = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def reject_control_characters(text: str, display: str) -> None:
+    """Refuse text with characters that no YAML file may hold, located at the first of them."""
+    match = _NOT_TEXT.search(text)
+    if match is not None:
+        index = match.start()
+        line = text.count("\n", 0, index) + 1
+        column = index - (text.rfind("\n", 0, index) + 1) + 1
+        raise ContractLoadError([Finding(display, line, column, "", "not-text",
+                                         f"control character U+{ord(match.group()):04X} is not allowed")])
 
 
 def _validation_findings(exc: ValidationError, file: str, positions: dict[YamlPath, Position]) -> list[Finding]:
@@ -275,6 +287,7 @@ def _clean_message(error: Any) -> str:
 
 def load_contract_text(text: str, file: str) -> LoadedContract:
     """Parse and validate one contract given as text; ``file`` is only used in messages."""
+    reject_control_characters(text, file)
     data, positions = parse_yaml_text(text, file)
     if not isinstance(data, dict):
         raise ContractLoadError([Finding(file, 1, 1, "", "not-a-mapping",

@@ -288,7 +288,7 @@ YAMLISH = st.text(alphabet=st.sampled_from(list("ab:- \n{}[],&*!|>'\"#%@`0123456
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(YAMLISH, st.text(max_size=200)))
 def test_any_text_loads_or_fails_with_findings(text: str) -> None:
-    """Whatever an author (or attacker) writes, the loader answers with a contract or located findings, never a crash."""
+    """Whatever anyone writes, the loader answers with a contract or located findings, never a crash."""
     try:
         load_contract_text(text, "fuzz.yaml")
     except ContractLoadError as error:
