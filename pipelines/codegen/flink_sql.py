@@ -1,0 +1,393 @@
+"""Contract → Flink SQL: the whole streaming job as text, generated from validated contracts only.
+
+Pure functions, no PyFlink import: the SQL is reviewed as golden files (``tests/golden/flink/``) and run by
+:mod:`pipelines.flink`. Every identifier comes from the validated model (``^[a-z][a-z0-9_]*$``) and is backquoted;
+nothing from event data ever reaches the SQL text. Internal columns start with ``_``, which no contract name can, so
+they never collide with a contract's columns.
+
+Semantics (the contract of the generated job; the e2e test recomputes them independently):
+
+* **One row per entity per step.** S = ``contract.step`` (shared by all features), M = ``contract.max_window``. A row is
+  emitted for every window end (a multiple of S since the epoch, UTC) at which the entity has at least one good event in
+  ``[window_end - M, window_end)``. ``window_start`` of the row is ``window_end - M``. If M == S the windows are
+  ``TUMBLE(S)``, otherwise ``HOP(slide S, size M)``.
+* **Each feature over its own size s** as of ``window_end``: events with ``window_end - s <= event_time < window_end``;
+  when s < M the aggregate carries ``FILTER (WHERE _rowtime >= window_end - s)``. Over an empty filtered set ``count``
+  is 0 and every other aggregate is NULL (SQL semantics).
+* **Aggregations:** count → ``COUNT(*)`` (``COUNT(col)`` with a column), sum → ``SUM``, avg → ``AVG`` over DOUBLE
+  (Flink's AVG of integers is an integer), min/max, count_distinct → ``COUNT(DISTINCT col)``, last → the non-null value of the
+  event with the latest event time; ties between events with the same event time go to the greatest value in its
+  string form (``CAST(col AS STRING)``). It is ``MAX`` over a fixed-width (23 characters) timestamp prefix followed by
+  the value, with the prefix stripped afterwards, so streaming and batch agree (Flink's ``LAST_VALUE`` follows arrival
+  order, not event time). Every feature is cast to its declared type.
+* **Events are JSON lines**, read raw (one row per line) and parsed with ``JSON_VALUE`` + ``TRY_CAST``. Timestamps are
+  ISO-8601 UTC (``2026-01-01T00:00:00.123Z`` or ``2026-01-01 00:00:00``), read as ``TIMESTAMP(3)``. The rowtime is a
+  non-null computed column (unparseable times become the 1970 sentinel, which never advances the watermark) with
+  ``WATERMARK FOR _rowtime AS _rowtime - <largest allowed_lateness among the source's contracts>``.
+* **Classification** (``_error_reason``, first match wins): ``malformed_json`` (not a JSON object, empty line included),
+  ``missing_<key>`` per join key, ``missing_<event_time>``, ``bad_event_time``, ``missing_<col>`` per other required
+  column, ``bad_<col>`` when a present value fails to cast, ``late_event`` when the event time is at or behind the
+  contract's own watermark (``CURRENT_WATERMARK`` plus the gap between the source's largest lateness and this
+  contract's). Only rows with no reason reach the windows; the others go to the contract's dead-letter sink with the
+  raw line, the reason, the source name and file, and the processing time. A third sink counts accepted events per step
+  window, so a run can prove that accepted + dead letters == input lines.
+* Contracts reading the same source share ONE source table (one scan, one watermark). They must agree on the event-time
+  column and on the type of every column they both declare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pipelines.contracts.columns import WINDOW_END, WINDOW_START
+from pipelines.contracts.model import Column, Contract, Feature
+
+#: Contract column types → Flink SQL types.
+FLINK_TYPES: dict[str, str] = {
+    "string": "STRING",
+    "int32": "INT",
+    "int64": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMP(3)",
+}
+
+LINE = "_line"
+ROWTIME = "_rowtime"
+ERROR_REASON = "_error_reason"
+SOURCE_FILE = "_source_file"
+ROWTIME_SENTINEL = "TIMESTAMP '1970-01-01 00:00:00'"
+#: Written by Flink's CSV sink for NULL; a real value ``\N`` is quoted by the writer, so the two never mix.
+CSV_NULL_LITERAL = "\\N"
+#: ``CAST(TIMESTAMP(3) AS STRING)`` is always ``yyyy-MM-dd HH:mm:ss.SSS``: the prefix used by ``last``.
+_TIMESTAMP_TEXT_WIDTH = 23
+
+#: Columns of the dead-letter sink, in order.
+DEAD_LETTER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("reason", "STRING"),
+    ("source_name", "STRING"),
+    ("source_file", "STRING"),
+    ("processed_at", "TIMESTAMP(3)"),
+    ("line", "STRING"),
+)
+#: Columns of the accepted-events sink, in order.
+ACCEPTED_COLUMNS: tuple[tuple[str, str], ...] = (
+    (WINDOW_START, "TIMESTAMP(3)"),
+    (WINDOW_END, "TIMESTAMP(3)"),
+    ("events", "BIGINT"),
+)
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """Where one contract's job writes: window rows, dead letters, accepted-event counts (folders, as URIs)."""
+
+    features: str
+    dead_letters: str
+    accepted: str
+
+
+@dataclass(frozen=True)
+class JobSql:
+    """The generated job: DDL to run first (in order), then the INSERTs that form one statement set."""
+
+    ddl: tuple[str, ...]
+    inserts: tuple[str, ...]
+
+    def script(self) -> str:
+        """The whole job as one SQL script (what golden files hold and what a person reviews)."""
+        return "".join(f"{statement};\n\n" for statement in (*self.ddl, *self.inserts)).rstrip("\n") + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------- helpers
+
+
+def quote_identifier(name: str) -> str:
+    """Backquote a model identifier; refuse anything that is not one (defence in depth: the model already checks)."""
+    if not name or not (name[0].isalpha() or name[0] == "_") or not all(c.isalnum() or c == "_" for c in name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return f"`{name}`"
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal (single quotes doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def interval(value: timedelta) -> str:
+    """A Flink interval literal for any duration.
+
+    ``INTERVAL 'n' SECOND`` allows two digits only and ``SECOND(4)`` fails at code generation, so every interval is
+    written as ``DAY TO SECOND(3)`` (``'d hh:mm:ss.fff'``), which Flink accepts in watermarks, window TVFs and filters.
+    """
+    millis = round(value.total_seconds() * 1000)
+    if millis < 0:
+        raise ValueError(f"negative interval: {value}")
+    days, rest = divmod(millis, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    precision = f"({len(str(days))})" if days > 99 else ""
+    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}' DAY{precision} TO SECOND(3)"
+
+
+def _json_value(column: str) -> str:
+    return f"JSON_VALUE({LINE}, '$.{column}')"
+
+
+def _parse_timestamp(raw: str) -> str:
+    # ISO-8601 'T' separator and 'Z' suffix are rewritten to the SQL form that TRY_CAST understands.
+    return f"TRY_CAST(REPLACE(REPLACE({raw}, 'T', ' '), 'Z', '') AS TIMESTAMP(3))"
+
+
+def _parse(column: str, column_type: str) -> str:
+    raw = _json_value(column)
+    if column_type == "string":
+        return raw
+    if column_type == "timestamp":
+        return _parse_timestamp(raw)
+    return f"TRY_CAST({raw} AS {FLINK_TYPES[column_type]})"
+
+
+def _table(*parts: str) -> str:
+    return quote_identifier("__".join(parts))
+
+
+# ------------------------------------------------------------------------------------------------------- the source
+
+
+@dataclass(frozen=True)
+class _SourceGroup:
+    name: str
+    event_time: str
+    max_lateness: timedelta
+    contracts: tuple[Contract, ...]
+
+
+def _group_by_source(contracts: Sequence[Contract]) -> list[_SourceGroup]:
+    groups: dict[str, list[Contract]] = {}
+    for contract in contracts:
+        groups.setdefault(contract.source.name, []).append(contract)
+    result = []
+    for name, members in groups.items():
+        event_times = {c.source.event_time for c in members}
+        if len(event_times) != 1:
+            raise ValueError(f"contracts reading source `{name}` disagree on its event-time column: "
+                             f"{sorted(event_times)}")
+        declared: dict[str, str] = {}
+        for contract in members:
+            for column, spec in contract.source.columns.items():
+                if declared.setdefault(column, spec.type) != spec.type:
+                    raise ValueError(f"contracts reading source `{name}` disagree on the type of `{column}`: "
+                                     f"{declared[column]} vs {spec.type}")
+        result.append(_SourceGroup(name, event_times.pop(), max(c.source.allowed_lateness for c in members),
+                                   tuple(members)))
+    return result
+
+
+def source_table_ddl(group: _SourceGroup, path: str) -> str:
+    rowtime = f"COALESCE({_parse_timestamp(_json_value(group.event_time))}, {ROWTIME_SENTINEL})"
+    return (
+        f"CREATE TEMPORARY TABLE {_table(group.name, 'source')} (\n"
+        f"  {LINE} STRING,\n"
+        f"  {SOURCE_FILE} STRING METADATA FROM 'file.path' VIRTUAL,\n"
+        f"  {ROWTIME} AS {rowtime},\n"
+        f"  WATERMARK FOR {ROWTIME} AS {ROWTIME} - {interval(group.max_lateness)}\n"
+        f") WITH (\n"
+        f"  'connector' = 'filesystem',\n"
+        f"  'path' = {quote_literal(path)},\n"
+        f"  'format' = 'raw',\n"
+        f"  'raw.charset' = 'UTF-8'\n"
+        f")"
+    )
+
+
+# ------------------------------------------------------------------------------------------------- classification
+
+
+def _required_columns(contract: Contract) -> list[str]:
+    """Join keys, then the event time, then other required columns: the order of the ``missing_*`` rules."""
+    source = contract.source
+    ordered = [*contract.entity.join_keys, source.event_time]
+    ordered += [name for name, col in source.columns.items() if col.required and name not in ordered]
+    return ordered
+
+
+def error_reason_expression(contract: Contract, max_lateness: timedelta) -> str:
+    """The CASE expression that names why a line cannot be used (NULL when it can)."""
+    source = contract.source
+    rules = [(f"{LINE} IS NULL OR NOT ({LINE} IS JSON OBJECT)", "malformed_json")]
+    for column in _required_columns(contract):
+        rules.append((f"{_json_value(column)} IS NULL", f"missing_{column}"))
+        if column == source.event_time:
+            rules.append((f"{_parse_timestamp(_json_value(column))} IS NULL", "bad_event_time"))
+    for name, spec in source.columns.items():
+        if spec.type != "string" and name != source.event_time:
+            rules.append((f"{_json_value(name)} IS NOT NULL AND {_parse(name, spec.type)} IS NULL", f"bad_{name}"))
+    late_bound = f"CURRENT_WATERMARK({ROWTIME})"
+    gap = max_lateness - source.allowed_lateness
+    if gap > timedelta(0):
+        late_bound = f"{late_bound} + {interval(gap)}"
+    rules.append((f"{ROWTIME} <= {late_bound}", "late_event"))
+    whens = "".join(f"    WHEN {condition} THEN '{reason}'\n" for condition, reason in rules)
+    return f"CASE\n{whens}    ELSE NULL\n  END"
+
+
+def _used_columns(contract: Contract) -> list[str]:
+    """Source columns the windows need: join keys, then feature columns, in first-use order."""
+    used = list(contract.entity.join_keys)
+    for feature in contract.features:
+        if feature.column is not None and feature.column not in used:
+            used.append(feature.column)
+    return used
+
+
+def classified_view_ddl(contract: Contract, group: _SourceGroup) -> str:
+    columns: Mapping[str, Column] = contract.source.columns
+    parsed = "".join(f"  {_parse(name, columns[name].type)} AS {quote_identifier(name)},\n"
+                     for name in _used_columns(contract))
+    return (
+        f"CREATE TEMPORARY VIEW {_table(contract.table_name, 'classified')} AS\n"
+        f"SELECT\n{parsed}"
+        f"  {ROWTIME},\n"
+        f"  {LINE},\n"
+        f"  {SOURCE_FILE},\n"
+        f"  {error_reason_expression(contract, group.max_lateness)} AS {ERROR_REASON}\n"
+        f"FROM {_table(group.name, 'source')}"
+    )
+
+
+def good_view_ddl(contract: Contract) -> str:
+    columns = "".join(f"{quote_identifier(name)}, " for name in _used_columns(contract))
+    return (
+        f"CREATE TEMPORARY VIEW {_table(contract.table_name, 'good')} AS\n"
+        f"SELECT {columns}{ROWTIME}\n"
+        f"FROM {_table(contract.table_name, 'classified')}\n"
+        f"WHERE {ERROR_REASON} IS NULL"
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------ sinks
+
+
+def _sink_ddl(name: str, columns: Iterable[tuple[str, str]], path: str) -> str:
+    body = ",\n".join(f"  {quote_identifier(column)} {sql_type}" for column, sql_type in columns)
+    return (
+        f"CREATE TEMPORARY TABLE {name} (\n{body}\n) WITH (\n"
+        f"  'connector' = 'filesystem',\n"
+        f"  'path' = {quote_literal(path)},\n"
+        f"  'format' = 'csv',\n"
+        f"  'csv.null-literal' = {quote_literal(CSV_NULL_LITERAL)}\n"
+        f")"
+    )
+
+
+def feature_sink_columns(contract: Contract) -> list[tuple[str, str]]:
+    """The window rows as written by Flink: the Delta layout without ``ingested_at`` (added at commit time)."""
+    columns = contract.source.columns
+    keys = [(key, FLINK_TYPES[columns[key].type]) for key in contract.entity.join_keys]
+    windows = [(WINDOW_START, "TIMESTAMP(3)"), (WINDOW_END, "TIMESTAMP(3)")]
+    return [*keys, *windows, *((f.name, FLINK_TYPES[f.type]) for f in contract.features)]
+
+
+# ---------------------------------------------------------------------------------------------------------- windows
+
+
+def window_tvf(source_view: str, step: timedelta, size: timedelta) -> str:
+    if size == step:
+        return f"TABLE(TUMBLE(TABLE {source_view}, DESCRIPTOR({ROWTIME}), {interval(step)}))"
+    return f"TABLE(HOP(TABLE {source_view}, DESCRIPTOR({ROWTIME}), {interval(step)}, {interval(size)}))"
+
+
+def feature_expression(feature: Feature, contract: Contract) -> str:
+    """The aggregate for one feature, filtered to its own window size, cast to its declared type."""
+    column = quote_identifier(feature.column) if feature.column is not None else None
+    match feature.aggregation:
+        case "count":
+            aggregate = f"COUNT({column or '*'})"
+        case "sum" | "min" | "max":
+            aggregate = f"{feature.aggregation.upper()}({column})"
+        case "avg":
+            aggregate = f"AVG(CAST({column} AS DOUBLE))"
+        case "count_distinct":
+            aggregate = f"COUNT(DISTINCT {column})"
+        case "last":
+            aggregate = f"MAX(CONCAT(CAST({ROWTIME} AS STRING), CAST({column} AS STRING)))"
+        case other:  # pragma: no cover - the model's Literal forbids it
+            raise ValueError(f"unknown aggregation {other!r}")
+    if feature.window.size < contract.max_window:
+        aggregate += f" FILTER (WHERE {ROWTIME} >= {WINDOW_END} - {interval(feature.window.size)})"
+    if feature.aggregation == "last":
+        aggregate = f"SUBSTR({aggregate}, {_TIMESTAMP_TEXT_WIDTH + 1})"
+    return f"CAST({aggregate} AS {FLINK_TYPES[feature.type]})"
+
+
+def feature_insert(contract: Contract) -> str:
+    keys = ", ".join(quote_identifier(k) for k in contract.entity.join_keys)
+    features = "".join(f",\n  {feature_expression(f, contract)} AS {quote_identifier(f.name)}"
+                       for f in contract.features)
+    tvf = window_tvf(_table(contract.table_name, "good"), contract.step, contract.max_window)
+    return (
+        f"INSERT INTO {_table(contract.table_name, 'features')}\n"
+        f"SELECT\n  {keys},\n  {WINDOW_START},\n  {WINDOW_END}{features}\n"
+        f"FROM {tvf}\n"
+        f"GROUP BY {keys}, {WINDOW_START}, {WINDOW_END}"
+    )
+
+
+def accepted_insert(contract: Contract) -> str:
+    tvf = window_tvf(_table(contract.table_name, "good"), contract.step, contract.step)
+    return (
+        f"INSERT INTO {_table(contract.table_name, 'accepted')}\n"
+        f"SELECT {WINDOW_START}, {WINDOW_END}, COUNT(*) AS `events`\n"
+        f"FROM {tvf}\n"
+        f"GROUP BY {WINDOW_START}, {WINDOW_END}"
+    )
+
+
+def dead_letter_insert(contract: Contract) -> str:
+    return (
+        f"INSERT INTO {_table(contract.table_name, 'dead_letters')}\n"
+        f"SELECT {ERROR_REASON}, {quote_literal(contract.source.name)}, {SOURCE_FILE}, "
+        f"CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), {LINE}\n"
+        f"FROM {_table(contract.table_name, 'classified')}\n"
+        f"WHERE {ERROR_REASON} IS NOT NULL"
+    )
+
+
+# -------------------------------------------------------------------------------------------------------------- job
+
+
+def build_job_sql(contracts: Sequence[Contract], source_paths: Mapping[str, str],
+                  outputs: Mapping[str, OutputPaths]) -> JobSql:
+    """The SQL of one job running every contract: shared source tables, per-contract views, sinks and INSERTs.
+
+    ``source_paths`` maps a source name to the file or folder of its JSON lines; ``outputs`` maps a contract's
+    ``table_name`` to its output folders. Paths are used as given (pass ``file://`` URIs for local folders).
+    """
+    if not contracts:
+        raise ValueError("no contracts to run")
+    tables = [c.table_name for c in contracts]
+    if len(set(tables)) != len(tables):
+        raise ValueError(f"two contracts map to the same table: {sorted(tables)}")
+    ddl: list[str] = []
+    inserts: list[str] = []
+    for group in _group_by_source(contracts):
+        if group.name not in source_paths:
+            raise ValueError(f"no events path for source `{group.name}`")
+        ddl.append(source_table_ddl(group, source_paths[group.name]))
+        for contract in group.contracts:
+            table = contract.table_name
+            if table not in outputs:
+                raise ValueError(f"no output paths for table `{table}`")
+            paths = outputs[table]
+            ddl.append(classified_view_ddl(contract, group))
+            ddl.append(good_view_ddl(contract))
+            ddl.append(_sink_ddl(_table(table, "features"), feature_sink_columns(contract), paths.features))
+            ddl.append(_sink_ddl(_table(table, "dead_letters"), DEAD_LETTER_COLUMNS, paths.dead_letters))
+            ddl.append(_sink_ddl(_table(table, "accepted"), ACCEPTED_COLUMNS, paths.accepted))
+            inserts += [feature_insert(contract), accepted_insert(contract), dead_letter_insert(contract)]
+    return JobSql(tuple(ddl), tuple(inserts))

@@ -1,0 +1,112 @@
+"""The commit stage: Flink's finished CSV part files → one Delta append per batch, in the shared table layout.
+
+PyFlink has no Delta sink, so Flink writes CSV part files with its exactly-once file sink and this module turns the
+finished ones into a Delta commit with delta-rs (see DESIGN.md, decision 4).
+
+* Only finished files are read: any path component starting with ``.`` or ``_`` is skipped (in-progress files and
+  batch-mode staging folders are hidden, ``_SUCCESS`` markers are underscored).
+* Columns are read with explicit Arrow types from :func:`pipelines.delta.schema.delta_schema`, never inferred. NULL is
+  the unquoted literal ``\\N`` (Flink's ``csv.null-literal``); a real string ``\\N`` is quoted by Flink's writer and an
+  empty string is written as nothing, so the two stay apart (``quoted_strings_can_be_null=False``). Timestamps are
+  naive UTC text from Flink and become ``timestamp[us, UTC]``.
+* ``ingested_at`` is one instant per commit.
+* A new table is created with the contract's schema, and its properties (:func:`table_properties`) are set through
+  ``alter.set_table_properties``: delta-rs 1.6 refuses custom keys in ``configuration=`` at create/write time
+  ("Error parsing property") but accepts them there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+from pipelines.contracts.model import Contract
+from pipelines.delta.schema import INGESTED_AT, TIMESTAMP, delta_schema, table_properties
+
+CSV_NULL_LITERAL = "\\N"
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What one commit did: rows appended, the table version they landed in (None when nothing was committed)."""
+
+    table_path: Path
+    rows: int
+    version: int | None
+    files: int
+
+
+def finished_part_files(part_dir: Path) -> list[Path]:
+    """Finished part files under ``part_dir``, sorted; nothing under a ``.``/``_`` path component."""
+    if not part_dir.exists():
+        return []
+    found = []
+    for path in sorted(part_dir.rglob("*")):
+        relative = path.relative_to(part_dir).parts
+        if path.is_file() and not any(part.startswith((".", "_")) for part in relative):
+            found.append(path)
+    return found
+
+
+def read_csv_parts(files: list[Path], schema: pa.Schema) -> pa.Table:
+    """Read header-less CSV part files with exactly the types of ``schema`` (timestamps read as UTC)."""
+    if not files:
+        return schema.empty_table()
+    read_types = {f.name: (pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type) for f in schema}
+    options = pacsv.ConvertOptions(column_types=read_types, null_values=[CSV_NULL_LITERAL],
+                                   strings_can_be_null=True, quoted_strings_can_be_null=False)
+    read = pacsv.ReadOptions(column_names=schema.names)
+    tables = [pacsv.read_csv(path, read_options=read, convert_options=options) for path in _non_empty(files)]
+    if not tables:
+        return schema.empty_table()
+    table = pa.concat_tables(tables)
+    columns = [table[f.name].cast(f.type) if pa.types.is_timestamp(f.type) else table[f.name] for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _non_empty(files: list[Path]) -> Iterator[Path]:
+    return (path for path in files if path.stat().st_size > 0)
+
+
+def ensure_table(contract: Contract, table_path: Path) -> DeltaTable:
+    """Open the contract's Delta table, creating it with the contract's schema and properties when absent."""
+    try:
+        table = DeltaTable(str(table_path))
+    except Exception:  # delta-rs raises TableNotFoundError; a missing folder is the normal first run
+        table_path.mkdir(parents=True, exist_ok=True)
+        table = DeltaTable.create(str(table_path), schema=delta_schema(contract), name=contract.table_name,
+                                  description=contract.description)
+    wanted = table_properties(contract)
+    current = table.metadata().configuration
+    if any(current.get(key) != value for key, value in wanted.items()):
+        table.alter.set_table_properties(wanted, raise_if_not_exists=False)
+        table = DeltaTable(str(table_path))
+    return table
+
+
+def commit_part_files(contract: Contract, part_dir: Path, table_path: Path, *,
+                      ingested_at: datetime | None = None) -> CommitResult:
+    """Append every finished part file under ``part_dir`` to the contract's Delta table as one commit.
+
+    Creates the table on first use. With no rows, no data commit is made (``version`` is the table's current one).
+    """
+    files = finished_part_files(part_dir)
+    schema = delta_schema(contract)
+    rows_schema = pa.schema([f for f in schema if f.name != INGESTED_AT])
+    rows = read_csv_parts(files, rows_schema)
+    table = ensure_table(contract, table_path)
+    if rows.num_rows == 0:
+        return CommitResult(table_path, 0, table.version(), len(files))
+    instant = (ingested_at or datetime.now(UTC)).astimezone(UTC)
+    stamp = pa.array([instant] * rows.num_rows, TIMESTAMP)
+    data = pa.Table.from_arrays([*rows.columns, stamp], schema=schema)
+    metadata = {"contract": contract.name, "contract_version": contract.version,
+                "contract_hash": contract.content_hash(), "part_files": str(len(files))}
+    write_deltalake(table, data, mode="append", commit_properties=CommitProperties(custom_metadata=metadata))
+    return CommitResult(table_path, rows.num_rows, DeltaTable(str(table_path)).version(), len(files))

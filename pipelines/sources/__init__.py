@@ -1,0 +1,1 @@
+"""Event sources for the local default: a seeded generator of realistic JSON-lines events per contract source."""
