@@ -103,8 +103,23 @@ def locate(positions: dict[YamlPath, Position], path: YamlPath) -> Position:
     return Position(1, 1)
 
 
-class _GuardedLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses aliases and deep nesting while composing (before anything is built)."""
+if yaml.__with_libyaml__:
+    # libyaml scans and parses in C (about 15x faster than PyYAML's Python parser, which dominated feature-check's
+    # time); composing stays in Python below, where aliases and depth are guarded. ``Composer`` comes first so its
+    # compose methods win over CParser's C ones; the events come from CParser.
+    class _SafeBase(yaml.composer.Composer, yaml._yaml.CParser, yaml.constructor.SafeConstructor,  # type: ignore[misc]
+                    yaml.resolver.Resolver):
+        def __init__(self, stream: str) -> None:
+            yaml._yaml.CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _SafeBase = yaml.SafeLoader  # type: ignore[misc,assignment]
+
+
+class _GuardedLoader(_SafeBase):
+    """A safe loader that refuses aliases and deep nesting while composing (before anything is built)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -192,6 +207,9 @@ def parse_yaml_text(text: str, file: str) -> tuple[Any, dict[YamlPath, Position]
         mark = exc.problem_mark or exc.context_mark
         pos = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
         reason = " ".join(part for part in (exc.context, exc.problem) if part)
+        if "nesting depth" in reason:  # libyaml's own limit (1000 levels) can trip before ours while scanning ahead
+            raise ContractLoadError([Finding(file, pos.line, pos.column, "", "yaml-depth",
+                                             f"the document is nested deeper than {MAX_DEPTH} levels")]) from None
         raise ContractLoadError([Finding(file, pos.line, pos.column, "", "yaml-syntax",
                                          f"invalid YAML: {reason}")]) from None
     except yaml.YAMLError as exc:

@@ -186,11 +186,21 @@ def test_alias_without_anchor_declared_on_the_same_node_is_refused_too() -> None
     assert load_error(text).findings[0].rule == "yaml-alias"
 
 
-def test_nesting_deeper_than_the_limit_fails_while_composing() -> None:
-    deep = "x: " + "[" * 5000 + "]" * 5000 + "\n"  # would exhaust recursion if it were ever built
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 500, 5000, 100_000])
+def test_nesting_deeper_than_the_limit_fails_fast(levels: int) -> None:
+    deep = "x: " + "[" * levels + "]" * levels + "\n"  # would exhaust recursion if it were ever built
     started = time.perf_counter()
     line, column, rule = single_rule(load_error(deep))
-    assert (line, rule) == (1, "yaml-depth") and column == len("x: ") + MAX_DEPTH  # the root mapping is level 1
+    assert (line, rule) == (1, "yaml-depth")
+    if levels < 1000:  # beyond that libyaml's own limit answers first, further along the line
+        assert column == len("x: ") + MAX_DEPTH  # the root mapping is level 1
+    assert time.perf_counter() - started < 0.5
+
+
+def test_deep_block_nesting_fails_fast() -> None:
+    deep = "x:\n" + "".join(" " * i + "-\n" for i in range(1, 3000))
+    started = time.perf_counter()
+    assert single_rule(load_error(deep)) == (MAX_DEPTH + 1, MAX_DEPTH + 1, "yaml-depth")  # line 17: 16 spaces, `-`
     assert time.perf_counter() - started < 0.5
 
 
