@@ -15,11 +15,11 @@ Semantics (the contract of the generated job; the e2e test recomputes them indep
   when s < M the aggregate carries ``FILTER (WHERE _rowtime >= window_end - s)``. Over an empty filtered set ``count``
   is 0 and every other aggregate is NULL (SQL semantics).
 * **Aggregations:** count → ``COUNT(*)`` (``COUNT(col)`` with a column), sum → ``SUM``, avg → ``AVG`` over DOUBLE
-  (Flink's AVG of integers is an integer), min/max, count_distinct → ``COUNT(DISTINCT col)``, last → the non-null value of the
-  event with the latest event time; ties between events with the same event time go to the greatest value in its
-  string form (``CAST(col AS STRING)``). It is ``MAX`` over a fixed-width (23 characters) timestamp prefix followed by
-  the value, with the prefix stripped afterwards, so streaming and batch agree (Flink's ``LAST_VALUE`` follows arrival
-  order, not event time). Every feature is cast to its declared type.
+  (Flink's AVG of integers is an integer), min/max, count_distinct → ``COUNT(DISTINCT col)``, last → the non-null
+  value of the event with the latest event time; ties between events with the same event time go to the greatest
+  value in its string form (``CAST(col AS STRING)``). It is ``MAX`` over a fixed-width (23 characters) timestamp
+  prefix followed by the value, with the prefix stripped afterwards, so streaming and batch agree (Flink's
+  ``LAST_VALUE`` follows arrival order, not event time). Every feature is cast to its declared type.
 * **Events are JSON lines**, read raw (one row per line) and parsed with ``JSON_VALUE`` + ``TRY_CAST``. Timestamps are
   ISO-8601 UTC (``2026-01-01T00:00:00.123Z`` or ``2026-01-01 00:00:00``), read as ``TIMESTAMP(3)``. The rowtime is a
   non-null computed column (unparseable times become the 1970 sentinel, which never advances the watermark) with

@@ -5,7 +5,7 @@ byte-identical files, so a failing test can be replayed.
 
 * Profiles: ``transactions`` (users with skewed activity, merchants, countries, channels, log-normal amounts),
   ``clicks`` (sessions belonging to users, pages, actions, dwell times, prices on product pages), and a generic
-  fallback driven by the column types for any other source. Columns a profile does not know fall back to the generic values.
+  fallback driven by the column types for any other source. Columns a profile does not know get generic values.
 * Event times start at ``start`` (default 2026-01-01T00:00:00Z), are spread over ``duration`` in event-time order, and
   carry a jitter smaller than ``max_jitter``: pick it below the smallest ``allowed_lateness`` of the contracts reading
   the source (:func:`safe_jitter`) so that no generated event is late.

@@ -1,0 +1,70 @@
+"""The commit stage on part files shaped like Flink's CSV output, into a real Delta table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from pipelines.config import PROJECT_ROOT
+from pipelines.contracts.load import load_contract
+from pipelines.delta.schema import delta_schema, table_properties
+from pipelines.delta.write import commit_part_files
+
+# What Flink's CSV writer produced in a measured run: NULL is a bare \N, a real "\N" string is quoted, an empty string
+# is written as nothing, timestamps are naive UTC with or without milliseconds.
+PART = (
+    's1,"2026-01-01 00:00:00","2026-01-01 00:10:00",3,2,1500.5,4501,12.5,p0001,1\n'
+    's2,"2026-01-01 00:01:00","2026-01-01 00:11:00.000",1,1,\\N,\\N,\\N,"\\N",0\n'
+    's3,"2026-01-01 00:02:00","2026-01-01 00:12:00",1,1,10.0,10,\\N,,1\n'
+)
+
+
+@pytest.fixture
+def contract():
+    return load_contract(PROJECT_ROOT / "contracts" / "session_clickstream.yaml").contract
+
+
+def test_finished_parts_become_one_append_with_exact_types_and_nulls(tmp_path: Path, contract) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "part-a-0-0").write_text(PART)
+    (parts / ".part-b-0-1.inprogress.x").write_text("garbage that must not be read\n")
+    (parts / "_SUCCESS").write_text("")
+    (parts / ".staging_1").mkdir()
+    (parts / ".staging_1" / "part-c").write_text("garbage\n")
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+
+    result = commit_part_files(contract, parts, tmp_path / "table", ingested_at=when)
+
+    assert (result.rows, result.files) == (3, 1)
+    table = DeltaTable(str(tmp_path / "table"))
+    assert table.version() == result.version
+    assert all(table.metadata().configuration.get(k) == v for k, v in table_properties(contract).items())
+    data = table.to_pyarrow_table().sort_by("session_id")
+    assert data.schema.names == delta_schema(contract).names
+    rows = data.to_pylist()
+    assert rows[1]["last_page_10m"] == "\\N" and rows[1]["dwell_avg_10m"] is None and rows[1]["dwell_sum_10m"] is None
+    assert rows[2]["last_page_10m"] == "" and rows[2]["max_price_seen_10m"] is None
+    assert rows[0]["window_end"] == datetime(2026, 1, 1, 0, 10, tzinfo=UTC)
+    assert rows[1]["window_end"] == datetime(2026, 1, 1, 0, 11, tzinfo=UTC)
+    assert rows[0]["dwell_sum_10m"] == 4501 and rows[0]["dwell_avg_10m"] == 1500.5
+    assert {row["ingested_at"] for row in rows} == {when}
+
+
+def test_a_second_commit_appends_a_new_version(tmp_path: Path, contract) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "part-a-0-0").write_text(PART)
+    first = commit_part_files(contract, parts, tmp_path / "table")
+    second = commit_part_files(contract, parts, tmp_path / "table")
+    assert second.version == first.version + 1
+    assert DeltaTable(str(tmp_path / "table")).to_pyarrow_table().num_rows == 6
+
+
+def test_no_finished_files_commits_nothing(tmp_path: Path, contract) -> None:
+    result = commit_part_files(contract, tmp_path / "nothing", tmp_path / "table")
+    assert result.rows == 0 and result.files == 0
+    assert DeltaTable(str(tmp_path / "table")).to_pyarrow_table().num_rows == 0
