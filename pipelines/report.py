@@ -1,7 +1,7 @@
 """Findings and reports: what checks return, so that only the CLI decides output format and exit codes.
 
-Library code never prints or exits; it returns :class:`Finding` objects that carry everything a person or a machine needs
-to act on them: the file, the line and column, the YAML path, the rule that fired and what is expected instead.
+Library code never prints or exits; it returns :class:`Finding` objects that carry everything a person or a machine
+needs to act on them: the file, the line and column, the YAML path, the rule that fired and what is expected instead.
 """
 
 from __future__ import annotations
