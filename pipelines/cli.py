@@ -181,6 +181,7 @@ def run(
     result = {
         "ok": summary.balanced,
         "events_generated_per_source": events,
+        "input_lines": dict(summary.input_lines),
         "events_read": {t.table: t.events_read for t in summary.tables},
         "rows_written": {t.table: t.rows_written for t in summary.tables},
         "delta_versions": {t.table: t.delta_version for t in summary.tables},
