@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,9 @@ def flink_configuration(options: FlinkOptions) -> dict[str, str]:
 def create_table_environment(options: FlinkOptions) -> TableEnvironment:
     """A streaming TableEnvironment on the local mini-cluster, configured by :func:`flink_configuration`."""
     ensure_java_home()
+    # Beam (PyFlink's Python runtime) warns at import that the optional Google Cloud Storage filesystem is missing;
+    # the platform never uses GCS, so the warning is only noise in every job's output.
+    logging.getLogger("apache_beam.io.filesystems").setLevel(logging.ERROR)
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     options.checkpoint_dir.mkdir(parents=True, exist_ok=True)
