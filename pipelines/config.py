@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     feature_repo_dir: Path = Field(Path("feature_repo"), description="The Feast repository.")
     parallelism: int = Field(2, ge=1, le=64, description="Flink parallelism of the local mini-cluster.")
     checkpoint_interval_ms: int = Field(2000, ge=100, description="Flink checkpoint interval.")
+    jvm_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mg]$", description="Maximum heap of the local Flink JVM.")
 
     @field_validator("data_dir", "contracts_dir", "feature_repo_dir")
     @classmethod

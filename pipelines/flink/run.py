@@ -126,7 +126,7 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
 
     say(f"flink: running {len(contracts)} contract(s) over {sum(input_lines.values())} input line(s)")
     options = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
-                           checkpoint_interval_ms=settings.checkpoint_interval_ms)
+                           checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap)
     job = run_job(job_sql, options)
     say(f"flink: job finished in {job.job_seconds:.1f}s (setup {job.setup_seconds:.1f}s)")
 
