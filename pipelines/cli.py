@@ -131,7 +131,7 @@ def _commands() -> None:
 
 @app.command()
 def run(
-    events: Annotated[int, typer.Option(min=1, help="Events to generate per source.")] = 200_000,
+    events: Annotated[int, typer.Option(min=1, help="Events to generate per source.")] = 100_000,
     seed: Annotated[int, typer.Option(help="Seed of the event generator (same seed, same events).")] = 7,
     hours: Annotated[float, typer.Option(min=0.1, help="Event-time span of the generated events, in hours.")] = 6.0,
     entities: Annotated[int, typer.Option(min=1, help="Distinct entities per source.")] = 2_000,
