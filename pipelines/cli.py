@@ -29,7 +29,7 @@ from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.resources import peak_memory_mib
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Run the feature platform's jobs. Contracts are checked with the separate `feature-check`.")
 # Progress and tables go to stderr, so `--json` output on stdout stays parseable; wide tables when piped to a log.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -153,10 +153,15 @@ def run(
     with timer.step(f"generate {events:,} events per source", quiet):
         folders = _generate_events(settings, contracts, events, seed, hours, entities)
 
+    from pipelines.flink.job import FlinkJobError
     from pipelines.flink.run import run_contracts
 
-    with timer.step("flink job and delta commits", quiet):
-        summary = run_contracts(contracts, folders, settings, progress=say)
+    try:
+        with timer.step("flink job and delta commits", quiet):
+            summary = run_contracts(contracts, folders, settings, progress=say)
+    except FlinkJobError as error:
+        console.print(f"[red]the Flink job failed; nothing was committed to Delta.[/red]\n{error}", markup=True)
+        raise typer.Exit(1) from None
 
     from pipelines.feast_sync.online import load_latest_online, read_online
     from pipelines.feast_sync.store import apply_repo, open_store
