@@ -160,7 +160,8 @@ def run(
         with timer.step("flink job and delta commits", quiet):
             summary = run_contracts(contracts, folders, settings, progress=say)
     except FlinkJobError as error:
-        console.print(f"[red]the Flink job failed; nothing was committed to Delta.[/red]\n{error}", markup=True)
+        console.print("[red]the Flink job failed; nothing was committed to Delta.[/red]")
+        console.print(str(error), markup=False, highlight=False)
         raise typer.Exit(1) from None
 
     from pipelines.feast_sync.online import load_latest_online, read_online
