@@ -18,5 +18,6 @@ The packages follow the data flow, top to bottom:
     The console commands ``feature-platform`` (the jobs) and ``feature-check`` (the CI gate). They render reports and
     choose exit codes; nothing else does.
 
-``config`` holds the one settings object; ``report`` the findings every check returns.
+``config`` holds the one settings object; ``report`` the findings every check returns; ``resources`` measures the
+peak memory of a run (Python and the Flink JVM).
 """
