@@ -29,8 +29,17 @@ Semantics (the contract of the generated job; the e2e test recomputes them indep
   column, ``bad_<col>`` when a present value fails to cast, ``late_event`` when the event time is at or behind the
   contract's own watermark (``CURRENT_WATERMARK`` plus the gap between the source's largest lateness and this
   contract's). Only rows with no reason reach the windows; the others go to the contract's dead-letter sink with the
-  raw line, the reason, the source name and file, and the processing time. A third sink counts accepted events per step
-  window, so a run can prove that accepted + dead letters == input lines.
+  raw line, the reason, the source name and file, and the processing time.
+* **Accepted events are counted in the window rows**, not by a branch of their own: the feature sink carries one hidden
+  column after the features, ``_accepted_in_step`` = the good events in the row's last step ``[window_end - S,
+  window_end)``. Every accepted event lies in exactly one such slice, and the row of that slice exists (the event is
+  in its window), so the column's sum is the number of accepted events and a run can prove that accepted + dead
+  letters == input lines. The commit stage sums the column and drops it before writing Delta
+  (:data:`HIDDEN_FEATURE_COLUMNS`).
+* **One classification per contract.** The features and the dead letters both read the contract's classified view.
+  The job runs them as one statement set with ``table.optimizer.reuse-optimize-block-with-digest-enabled`` (set by
+  :mod:`pipelines.flink.environment`), so the planner computes the rowtime, the watermark and the classification once
+  per contract (the watermark once per source) instead of once per INSERT.
 * Contracts reading the same source share ONE source table (one scan, one watermark). They must agree on the event-time
   column and on the type of every column they both declare.
 """
@@ -73,21 +82,18 @@ DEAD_LETTER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("processed_at", "TIMESTAMP(3)"),
     ("line", "STRING"),
 )
-#: Columns of the accepted-events sink, in order.
-ACCEPTED_COLUMNS: tuple[tuple[str, str], ...] = (
-    (WINDOW_START, "TIMESTAMP(3)"),
-    (WINDOW_END, "TIMESTAMP(3)"),
-    ("events", "BIGINT"),
-)
+#: Good events in the last step of the window row; see the module docstring.
+ACCEPTED_IN_STEP = "_accepted_in_step"
+#: Columns the feature sink writes after the features and the commit stage drops before Delta, in order.
+HIDDEN_FEATURE_COLUMNS: tuple[tuple[str, str], ...] = ((ACCEPTED_IN_STEP, "BIGINT"),)
 
 
 @dataclass(frozen=True)
 class OutputPaths:
-    """Where one contract's job writes: window rows, dead letters, accepted-event counts (folders, as URIs)."""
+    """Where one contract's job writes: window rows (with the hidden columns) and dead letters (folders, as URIs)."""
 
     features: str
     dead_letters: str
-    accepted: str
 
 
 @dataclass(frozen=True)
@@ -286,11 +292,13 @@ def _sink_ddl(name: str, columns: Iterable[tuple[str, str]], path: str) -> str:
 
 
 def feature_sink_columns(contract: Contract) -> list[tuple[str, str]]:
-    """The window rows as written by Flink: the Delta layout without ``ingested_at`` (added at commit time)."""
+    """The window rows as written by Flink: the Delta layout without ``ingested_at`` (added at commit time), then
+    :data:`HIDDEN_FEATURE_COLUMNS` (dropped at commit time)."""
     columns = contract.source.columns
     keys = [(key, FLINK_TYPES[columns[key].type]) for key in contract.entity.join_keys]
     windows = [(WINDOW_START, "TIMESTAMP(3)"), (WINDOW_END, "TIMESTAMP(3)")]
-    return [*keys, *windows, *((f.name, FLINK_TYPES[f.type]) for f in contract.features)]
+    features = [(f.name, FLINK_TYPES[f.type]) for f in contract.features]
+    return [*keys, *windows, *features, *HIDDEN_FEATURE_COLUMNS]
 
 
 # ---------------------------------------------------------------------------------------------------------- windows
@@ -325,26 +333,24 @@ def feature_expression(feature: Feature, contract: Contract) -> str:
     return f"CAST({aggregate} AS {FLINK_TYPES[feature.type]})"
 
 
+def accepted_in_step_expression(contract: Contract) -> str:
+    """Good events in the row's last step: the whole window when it is a tumbling one."""
+    if contract.step == contract.max_window:
+        return "COUNT(*)"
+    return f"COUNT(*) FILTER (WHERE {ROWTIME} >= {WINDOW_END} - {interval(contract.step)})"
+
+
 def feature_insert(contract: Contract) -> str:
     keys = ", ".join(quote_identifier(k) for k in contract.entity.join_keys)
     features = "".join(f",\n  {feature_expression(f, contract)} AS {quote_identifier(f.name)}"
                        for f in contract.features)
+    features += f",\n  {accepted_in_step_expression(contract)} AS {ACCEPTED_IN_STEP}"
     tvf = window_tvf(_table(contract.table_name, "good"), contract.step, contract.max_window)
     return (
         f"INSERT INTO {_table(contract.table_name, 'features')}\n"
         f"SELECT\n  {keys},\n  {WINDOW_START},\n  {WINDOW_END}{features}\n"
         f"FROM {tvf}\n"
         f"GROUP BY {keys}, {WINDOW_START}, {WINDOW_END}"
-    )
-
-
-def accepted_insert(contract: Contract) -> str:
-    tvf = window_tvf(_table(contract.table_name, "good"), contract.step, contract.step)
-    return (
-        f"INSERT INTO {_table(contract.table_name, 'accepted')}\n"
-        f"SELECT {WINDOW_START}, {WINDOW_END}, COUNT(*) AS `events`\n"
-        f"FROM {tvf}\n"
-        f"GROUP BY {WINDOW_START}, {WINDOW_END}"
     )
 
 
@@ -388,6 +394,5 @@ def build_job_sql(contracts: Sequence[Contract], source_paths: Mapping[str, str]
             ddl.append(good_view_ddl(contract))
             ddl.append(_sink_ddl(_table(table, "features"), feature_sink_columns(contract), paths.features))
             ddl.append(_sink_ddl(_table(table, "dead_letters"), DEAD_LETTER_COLUMNS, paths.dead_letters))
-            ddl.append(_sink_ddl(_table(table, "accepted"), ACCEPTED_COLUMNS, paths.accepted))
-            inserts += [feature_insert(contract), accepted_insert(contract), dead_letter_insert(contract)]
+            inserts += [feature_insert(contract), dead_letter_insert(contract)]
     return JobSql(tuple(ddl), tuple(inserts))

@@ -10,6 +10,9 @@ finished ones into a Delta commit with delta-rs (see DESIGN.md, decision 4).
   empty string is written as nothing, so the two stay apart (``quoted_strings_can_be_null=False``). Timestamps are
   naive UTC text from Flink and become ``timestamp[us, UTC]``.
 * ``ingested_at`` is one instant per commit.
+* Part files may carry ``trailing`` columns after the Delta ones (the job's bookkeeping, e.g. accepted-event counts):
+  they are read with their own types, returned in :class:`CommitResult` and never written to Delta, so the table's
+  schema stays exactly :func:`~pipelines.delta.schema.delta_schema`.
 * A new table is created with the contract's schema, and its properties (:func:`table_properties`) are set through
   ``alter.set_table_properties``: delta-rs 1.6 refuses custom keys in ``configuration=`` at create/write time
   ("Error parsing property") but accepts them there.
@@ -34,12 +37,14 @@ CSV_NULL_LITERAL = "\\N"
 
 @dataclass(frozen=True)
 class CommitResult:
-    """What one commit did: rows appended, the table version they landed in (None when nothing was committed)."""
+    """What one commit did: rows appended, the table version they landed in (None when nothing was committed), and
+    the ``trailing`` columns read from the part files (row-aligned with the rows, not written to Delta)."""
 
     table_path: Path
     rows: int
     version: int | None
     files: int
+    trailing: pa.Table | None = None
 
 
 def finished_part_files(part_dir: Path) -> list[Path]:
@@ -90,23 +95,28 @@ def ensure_table(contract: Contract, table_path: Path) -> DeltaTable:
     return table
 
 
-def commit_part_files(contract: Contract, part_dir: Path, table_path: Path, *,
-                      ingested_at: datetime | None = None) -> CommitResult:
+def commit_part_files(contract: Contract, part_dir: Path, table_path: Path, *, ingested_at: datetime | None = None,
+                      trailing: pa.Schema | None = None) -> CommitResult:
     """Append every finished part file under ``part_dir`` to the contract's Delta table as one commit.
 
-    Creates the table on first use. With no rows, no data commit is made (``version`` is the table's current one).
+    ``trailing`` names the columns the part files carry after the Delta ones; they come back in
+    :attr:`CommitResult.trailing` and are not committed. Creates the table on first use. With no rows, no data commit
+    is made (``version`` is the table's current one).
     """
     files = finished_part_files(part_dir)
     schema = delta_schema(contract)
     rows_schema = pa.schema([f for f in schema if f.name != INGESTED_AT])
-    rows = read_csv_parts(files, rows_schema)
+    extra = trailing if trailing is not None else pa.schema([])
+    read = read_csv_parts(files, pa.schema([*rows_schema, *extra]))
+    rows = read.select(rows_schema.names)
+    extra_rows = read.select(extra.names)
     table = ensure_table(contract, table_path)
     if rows.num_rows == 0:
-        return CommitResult(table_path, 0, table.version(), len(files))
+        return CommitResult(table_path, 0, table.version(), len(files), extra_rows)
     instant = (ingested_at or datetime.now(UTC)).astimezone(UTC)
     stamp = pa.array([instant] * rows.num_rows, TIMESTAMP)
     data = pa.Table.from_arrays([*rows.columns, stamp], schema=schema)
     metadata = {"contract": contract.name, "contract_version": contract.version,
                 "contract_hash": contract.content_hash(), "part_files": str(len(files))}
     write_deltalake(table, data, mode="append", commit_properties=CommitProperties(custom_metadata=metadata))
-    return CommitResult(table_path, rows.num_rows, DeltaTable(str(table_path)).version(), len(files))
+    return CommitResult(table_path, rows.num_rows, DeltaTable(str(table_path)).version(), len(files), extra_rows)

@@ -1,8 +1,9 @@
 """One call for the main job: contracts + event folders → Flink job → Delta commits → a :class:`RunSummary`.
 
 The CLI only renders the summary. Every run gets its own folder under ``settings.flink_dir / "runs"`` (checkpoints,
-window rows, dead letters, accepted-event counts), so runs never read each other's part files. The summary proves
-completeness per contract: accepted events + dead letters must equal the lines in the input (``balanced``).
+window rows, dead letters), so runs never read each other's part files. The summary proves completeness per contract:
+accepted events + dead letters must equal the lines in the input (``balanced``). Accepted events are the sum of the
+window rows' hidden ``_accepted_in_step`` column, which the commit stage reads and keeps out of Delta.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.codegen.flink_sql import OutputPaths, build_job_sql
+from pipelines.codegen.flink_sql import ACCEPTED_IN_STEP, HIDDEN_FEATURE_COLUMNS, OutputPaths, build_job_sql
 from pipelines.config import Settings
 from pipelines.contracts.model import Contract
 from pipelines.delta.write import CommitResult, commit_part_files, finished_part_files, read_csv_parts
@@ -29,8 +30,8 @@ Progress = Callable[[str], None]
 
 _DEAD_LETTER_SCHEMA = pa.schema([("reason", pa.string()), ("source_name", pa.string()), ("source_file", pa.string()),
                                  ("processed_at", pa.timestamp("us", tz="UTC")), ("line", pa.string())])
-_ACCEPTED_SCHEMA = pa.schema([("window_start", pa.timestamp("us", tz="UTC")),
-                              ("window_end", pa.timestamp("us", tz="UTC")), ("events", pa.int64())])
+_ARROW_TYPES = {"BIGINT": pa.int64()}  # the SQL types HIDDEN_FEATURE_COLUMNS uses
+_HIDDEN_SCHEMA = pa.schema([(name, _ARROW_TYPES[sql_type]) for name, sql_type in HIDDEN_FEATURE_COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,7 @@ def count_input_lines(path: Path) -> int:
 
 def _output_paths(run_dir: Path, table: str) -> OutputPaths:
     base = run_dir / table
-    return OutputPaths(features=(base / "features").as_uri(), dead_letters=(base / "dead_letters").as_uri(),
-                       accepted=(base / "accepted").as_uri())
+    return OutputPaths(features=(base / "features").as_uri(), dead_letters=(base / "dead_letters").as_uri())
 
 
 def _dead_letters_by_reason(folder: Path) -> dict[str, int]:
@@ -99,9 +99,10 @@ def _dead_letters_by_reason(folder: Path) -> dict[str, int]:
     return dict(sorted(Counter(rows["reason"].to_pylist()).items()))
 
 
-def _accepted_events(folder: Path) -> int:
-    rows = read_csv_parts(finished_part_files(folder), _ACCEPTED_SCHEMA)
-    return int(pc.sum(rows["events"]).as_py() or 0)
+def _accepted_events(result: CommitResult) -> int:
+    if result.trailing is None or result.trailing.num_rows == 0:
+        return 0
+    return int(pc.sum(result.trailing[ACCEPTED_IN_STEP]).as_py() or 0)
 
 
 def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[str, Path], settings: Settings, *,
@@ -135,10 +136,11 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
     for contract in contracts:
         base = run_dir / contract.table_name
         result: CommitResult = commit_part_files(contract, base / "features",
-                                                 settings.delta_table_path(contract.table_name))
+                                                 settings.delta_table_path(contract.table_name),
+                                                 trailing=_HIDDEN_SCHEMA)
         say(f"delta: {contract.table_name} +{result.rows} rows (version {result.version})")
         tables.append(TableRun(table=contract.table_name, source=contract.source.name, rows_written=result.rows,
-                               delta_version=result.version, events_accepted=_accepted_events(base / "accepted"),
+                               delta_version=result.version, events_accepted=_accepted_events(result),
                                dead_letters=_dead_letters_by_reason(base / "dead_letters"),
                                input_lines=input_lines[contract.source.name]))
     finished = time.perf_counter()

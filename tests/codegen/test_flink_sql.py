@@ -24,8 +24,7 @@ def _job_for(*names: str) -> str:
     contracts = [load_contract(PROJECT_ROOT / "contracts" / f"{name}.yaml").contract for name in names]
     sources = {c.source.name: f"file:///events/{c.source.name}" for c in contracts}
     outputs = {c.table_name: OutputPaths(f"file:///run/{c.table_name}/features",
-                                         f"file:///run/{c.table_name}/dead_letters",
-                                         f"file:///run/{c.table_name}/accepted") for c in contracts}
+                                         f"file:///run/{c.table_name}/dead_letters") for c in contracts}
     return build_job_sql(contracts, sources, outputs).script()
 
 
@@ -86,4 +85,15 @@ def test_unsafe_identifiers_are_refused(name: str) -> None:
 def test_a_source_without_a_path_is_an_error() -> None:
     contract = load_contract(PROJECT_ROOT / "contracts" / "session_clickstream.yaml").contract
     with pytest.raises(ValueError, match="no events path for source `clicks`"):
-        build_job_sql([contract], {}, {contract.table_name: OutputPaths("a", "b", "c")})
+        build_job_sql([contract], {}, {contract.table_name: OutputPaths("a", "b")})
+
+
+def test_accepted_events_are_a_hidden_column_of_the_window_rows_not_a_branch() -> None:
+    sliding = _job_for("session_clickstream")
+    assert ("COUNT(*) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:01:00.000' DAY TO SECOND(3)) AS "
+            "_accepted_in_step\nFROM TABLE(HOP(") in sliding
+    assert "`_accepted_in_step` BIGINT\n) WITH" in sliding
+    tumbling = _job_for("merchant_risk_profile")
+    assert "COUNT(*) AS _accepted_in_step\nFROM TABLE(TUMBLE(" in tumbling
+    for sql in (sliding, tumbling):
+        assert "accepted`" not in sql and sql.count("INSERT INTO") == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
@@ -68,3 +69,20 @@ def test_no_finished_files_commits_nothing(tmp_path: Path, contract) -> None:
     result = commit_part_files(contract, tmp_path / "nothing", tmp_path / "table")
     assert result.rows == 0 and result.files == 0
     assert DeltaTable(str(tmp_path / "table")).to_pyarrow_table().num_rows == 0
+
+
+def test_trailing_columns_come_back_and_stay_out_of_delta(tmp_path: Path, contract) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "part-a-0-0").write_text("".join(f"{line},{n}\n" for n, line in zip((5, 0, 7), PART.splitlines(),
+                                                                                  strict=True)))
+    trailing = pa.schema([("_accepted_in_step", pa.int64())])
+
+    result = commit_part_files(contract, parts, tmp_path / "table", trailing=trailing)
+
+    assert result.rows == 3
+    assert result.trailing is not None and result.trailing.schema == trailing
+    assert sorted(result.trailing["_accepted_in_step"].to_pylist()) == [0, 5, 7]
+    data = DeltaTable(str(tmp_path / "table")).to_pyarrow_table()
+    assert data.schema.names == delta_schema(contract).names
+    assert sorted(data["session_id"].to_pylist()) == ["s1", "s2", "s3"]

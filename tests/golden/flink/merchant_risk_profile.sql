@@ -47,7 +47,8 @@ CREATE TEMPORARY TABLE `merchant_risk_profile_v2__features` (
   `amount_min_1h` DOUBLE,
   `amount_max_1h` DOUBLE,
   `distinct_users_1h` BIGINT,
-  `distinct_countries_1h` BIGINT
+  `distinct_countries_1h` BIGINT,
+  `_accepted_in_step` BIGINT
 ) WITH (
   'connector' = 'filesystem',
   'path' = 'file:///run/merchant_risk_profile_v2/features',
@@ -68,17 +69,6 @@ CREATE TEMPORARY TABLE `merchant_risk_profile_v2__dead_letters` (
   'csv.null-literal' = '\N'
 );
 
-CREATE TEMPORARY TABLE `merchant_risk_profile_v2__accepted` (
-  `window_start` TIMESTAMP(3),
-  `window_end` TIMESTAMP(3),
-  `events` BIGINT
-) WITH (
-  'connector' = 'filesystem',
-  'path' = 'file:///run/merchant_risk_profile_v2/accepted',
-  'format' = 'csv',
-  'csv.null-literal' = '\N'
-);
-
 INSERT INTO `merchant_risk_profile_v2__features`
 SELECT
   `merchant_id`,
@@ -89,14 +79,10 @@ SELECT
   CAST(MIN(`amount`) AS DOUBLE) AS `amount_min_1h`,
   CAST(MAX(`amount`) AS DOUBLE) AS `amount_max_1h`,
   CAST(COUNT(DISTINCT `user_id`) AS BIGINT) AS `distinct_users_1h`,
-  CAST(COUNT(DISTINCT `country`) AS BIGINT) AS `distinct_countries_1h`
+  CAST(COUNT(DISTINCT `country`) AS BIGINT) AS `distinct_countries_1h`,
+  COUNT(*) AS _accepted_in_step
 FROM TABLE(TUMBLE(TABLE `merchant_risk_profile_v2__good`, DESCRIPTOR(_rowtime), INTERVAL '0 01:00:00.000' DAY TO SECOND(3)))
 GROUP BY `merchant_id`, window_start, window_end;
-
-INSERT INTO `merchant_risk_profile_v2__accepted`
-SELECT window_start, window_end, COUNT(*) AS `events`
-FROM TABLE(TUMBLE(TABLE `merchant_risk_profile_v2__good`, DESCRIPTOR(_rowtime), INTERVAL '0 01:00:00.000' DAY TO SECOND(3)))
-GROUP BY window_start, window_end;
 
 INSERT INTO `merchant_risk_profile_v2__dead_letters`
 SELECT _error_reason, 'transactions', _source_file, CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), _line

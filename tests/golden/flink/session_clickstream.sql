@@ -48,7 +48,8 @@ CREATE TEMPORARY TABLE `session_clickstream_v0__features` (
   `dwell_sum_10m` BIGINT,
   `max_price_seen_10m` DOUBLE,
   `last_page_10m` STRING,
-  `events_1m` BIGINT
+  `events_1m` BIGINT,
+  `_accepted_in_step` BIGINT
 ) WITH (
   'connector' = 'filesystem',
   'path' = 'file:///run/session_clickstream_v0/features',
@@ -69,17 +70,6 @@ CREATE TEMPORARY TABLE `session_clickstream_v0__dead_letters` (
   'csv.null-literal' = '\N'
 );
 
-CREATE TEMPORARY TABLE `session_clickstream_v0__accepted` (
-  `window_start` TIMESTAMP(3),
-  `window_end` TIMESTAMP(3),
-  `events` BIGINT
-) WITH (
-  'connector' = 'filesystem',
-  'path' = 'file:///run/session_clickstream_v0/accepted',
-  'format' = 'csv',
-  'csv.null-literal' = '\N'
-);
-
 INSERT INTO `session_clickstream_v0__features`
 SELECT
   `session_id`,
@@ -91,14 +81,10 @@ SELECT
   CAST(SUM(`dwell_ms`) AS BIGINT) AS `dwell_sum_10m`,
   CAST(MAX(`price`) AS DOUBLE) AS `max_price_seen_10m`,
   CAST(SUBSTR(MAX(CONCAT(CAST(_rowtime AS STRING), CAST(`page_id` AS STRING))), 24) AS STRING) AS `last_page_10m`,
-  CAST(COUNT(*) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:01:00.000' DAY TO SECOND(3)) AS BIGINT) AS `events_1m`
+  CAST(COUNT(*) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:01:00.000' DAY TO SECOND(3)) AS BIGINT) AS `events_1m`,
+  COUNT(*) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:01:00.000' DAY TO SECOND(3)) AS _accepted_in_step
 FROM TABLE(HOP(TABLE `session_clickstream_v0__good`, DESCRIPTOR(_rowtime), INTERVAL '0 00:01:00.000' DAY TO SECOND(3), INTERVAL '0 00:10:00.000' DAY TO SECOND(3)))
 GROUP BY `session_id`, window_start, window_end;
-
-INSERT INTO `session_clickstream_v0__accepted`
-SELECT window_start, window_end, COUNT(*) AS `events`
-FROM TABLE(TUMBLE(TABLE `session_clickstream_v0__good`, DESCRIPTOR(_rowtime), INTERVAL '0 00:01:00.000' DAY TO SECOND(3)))
-GROUP BY window_start, window_end;
 
 INSERT INTO `session_clickstream_v0__dead_letters`
 SELECT _error_reason, 'clicks', _source_file, CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), _line

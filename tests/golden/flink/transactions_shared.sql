@@ -48,7 +48,8 @@ CREATE TEMPORARY TABLE `user_txn_stats_v1__features` (
   `amount_avg_1h` DOUBLE,
   `amount_max_1h` DOUBLE,
   `distinct_merchants_1h` BIGINT,
-  `last_country_1h` STRING
+  `last_country_1h` STRING,
+  `_accepted_in_step` BIGINT
 ) WITH (
   'connector' = 'filesystem',
   'path' = 'file:///run/user_txn_stats_v1/features',
@@ -65,17 +66,6 @@ CREATE TEMPORARY TABLE `user_txn_stats_v1__dead_letters` (
 ) WITH (
   'connector' = 'filesystem',
   'path' = 'file:///run/user_txn_stats_v1/dead_letters',
-  'format' = 'csv',
-  'csv.null-literal' = '\N'
-);
-
-CREATE TEMPORARY TABLE `user_txn_stats_v1__accepted` (
-  `window_start` TIMESTAMP(3),
-  `window_end` TIMESTAMP(3),
-  `events` BIGINT
-) WITH (
-  'connector' = 'filesystem',
-  'path' = 'file:///run/user_txn_stats_v1/accepted',
   'format' = 'csv',
   'csv.null-literal' = '\N'
 );
@@ -117,7 +107,8 @@ CREATE TEMPORARY TABLE `merchant_risk_profile_v2__features` (
   `amount_min_1h` DOUBLE,
   `amount_max_1h` DOUBLE,
   `distinct_users_1h` BIGINT,
-  `distinct_countries_1h` BIGINT
+  `distinct_countries_1h` BIGINT,
+  `_accepted_in_step` BIGINT
 ) WITH (
   'connector' = 'filesystem',
   'path' = 'file:///run/merchant_risk_profile_v2/features',
@@ -138,17 +129,6 @@ CREATE TEMPORARY TABLE `merchant_risk_profile_v2__dead_letters` (
   'csv.null-literal' = '\N'
 );
 
-CREATE TEMPORARY TABLE `merchant_risk_profile_v2__accepted` (
-  `window_start` TIMESTAMP(3),
-  `window_end` TIMESTAMP(3),
-  `events` BIGINT
-) WITH (
-  'connector' = 'filesystem',
-  'path' = 'file:///run/merchant_risk_profile_v2/accepted',
-  'format' = 'csv',
-  'csv.null-literal' = '\N'
-);
-
 INSERT INTO `user_txn_stats_v1__features`
 SELECT
   `user_id`,
@@ -160,14 +140,10 @@ SELECT
   CAST(AVG(CAST(`amount` AS DOUBLE)) AS DOUBLE) AS `amount_avg_1h`,
   CAST(MAX(`amount`) AS DOUBLE) AS `amount_max_1h`,
   CAST(COUNT(DISTINCT `merchant_id`) AS BIGINT) AS `distinct_merchants_1h`,
-  CAST(SUBSTR(MAX(CONCAT(CAST(_rowtime AS STRING), CAST(`country` AS STRING))), 24) AS STRING) AS `last_country_1h`
+  CAST(SUBSTR(MAX(CONCAT(CAST(_rowtime AS STRING), CAST(`country` AS STRING))), 24) AS STRING) AS `last_country_1h`,
+  COUNT(*) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:05:00.000' DAY TO SECOND(3)) AS _accepted_in_step
 FROM TABLE(HOP(TABLE `user_txn_stats_v1__good`, DESCRIPTOR(_rowtime), INTERVAL '0 00:05:00.000' DAY TO SECOND(3), INTERVAL '0 01:00:00.000' DAY TO SECOND(3)))
 GROUP BY `user_id`, window_start, window_end;
-
-INSERT INTO `user_txn_stats_v1__accepted`
-SELECT window_start, window_end, COUNT(*) AS `events`
-FROM TABLE(TUMBLE(TABLE `user_txn_stats_v1__good`, DESCRIPTOR(_rowtime), INTERVAL '0 00:05:00.000' DAY TO SECOND(3)))
-GROUP BY window_start, window_end;
 
 INSERT INTO `user_txn_stats_v1__dead_letters`
 SELECT _error_reason, 'transactions', _source_file, CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), _line
@@ -184,14 +160,10 @@ SELECT
   CAST(MIN(`amount`) AS DOUBLE) AS `amount_min_1h`,
   CAST(MAX(`amount`) AS DOUBLE) AS `amount_max_1h`,
   CAST(COUNT(DISTINCT `user_id`) AS BIGINT) AS `distinct_users_1h`,
-  CAST(COUNT(DISTINCT `country`) AS BIGINT) AS `distinct_countries_1h`
+  CAST(COUNT(DISTINCT `country`) AS BIGINT) AS `distinct_countries_1h`,
+  COUNT(*) AS _accepted_in_step
 FROM TABLE(TUMBLE(TABLE `merchant_risk_profile_v2__good`, DESCRIPTOR(_rowtime), INTERVAL '0 01:00:00.000' DAY TO SECOND(3)))
 GROUP BY `merchant_id`, window_start, window_end;
-
-INSERT INTO `merchant_risk_profile_v2__accepted`
-SELECT window_start, window_end, COUNT(*) AS `events`
-FROM TABLE(TUMBLE(TABLE `merchant_risk_profile_v2__good`, DESCRIPTOR(_rowtime), INTERVAL '0 01:00:00.000' DAY TO SECOND(3)))
-GROUP BY window_start, window_end;
 
 INSERT INTO `merchant_risk_profile_v2__dead_letters`
 SELECT _error_reason, 'transactions', _source_file, CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), _line

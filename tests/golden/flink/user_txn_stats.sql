@@ -48,7 +48,8 @@ CREATE TEMPORARY TABLE `user_txn_stats_v1__features` (
   `amount_avg_1h` DOUBLE,
   `amount_max_1h` DOUBLE,
   `distinct_merchants_1h` BIGINT,
-  `last_country_1h` STRING
+  `last_country_1h` STRING,
+  `_accepted_in_step` BIGINT
 ) WITH (
   'connector' = 'filesystem',
   'path' = 'file:///run/user_txn_stats_v1/features',
@@ -69,17 +70,6 @@ CREATE TEMPORARY TABLE `user_txn_stats_v1__dead_letters` (
   'csv.null-literal' = '\N'
 );
 
-CREATE TEMPORARY TABLE `user_txn_stats_v1__accepted` (
-  `window_start` TIMESTAMP(3),
-  `window_end` TIMESTAMP(3),
-  `events` BIGINT
-) WITH (
-  'connector' = 'filesystem',
-  'path' = 'file:///run/user_txn_stats_v1/accepted',
-  'format' = 'csv',
-  'csv.null-literal' = '\N'
-);
-
 INSERT INTO `user_txn_stats_v1__features`
 SELECT
   `user_id`,
@@ -91,14 +81,10 @@ SELECT
   CAST(AVG(CAST(`amount` AS DOUBLE)) AS DOUBLE) AS `amount_avg_1h`,
   CAST(MAX(`amount`) AS DOUBLE) AS `amount_max_1h`,
   CAST(COUNT(DISTINCT `merchant_id`) AS BIGINT) AS `distinct_merchants_1h`,
-  CAST(SUBSTR(MAX(CONCAT(CAST(_rowtime AS STRING), CAST(`country` AS STRING))), 24) AS STRING) AS `last_country_1h`
+  CAST(SUBSTR(MAX(CONCAT(CAST(_rowtime AS STRING), CAST(`country` AS STRING))), 24) AS STRING) AS `last_country_1h`,
+  COUNT(*) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:05:00.000' DAY TO SECOND(3)) AS _accepted_in_step
 FROM TABLE(HOP(TABLE `user_txn_stats_v1__good`, DESCRIPTOR(_rowtime), INTERVAL '0 00:05:00.000' DAY TO SECOND(3), INTERVAL '0 01:00:00.000' DAY TO SECOND(3)))
 GROUP BY `user_id`, window_start, window_end;
-
-INSERT INTO `user_txn_stats_v1__accepted`
-SELECT window_start, window_end, COUNT(*) AS `events`
-FROM TABLE(TUMBLE(TABLE `user_txn_stats_v1__good`, DESCRIPTOR(_rowtime), INTERVAL '0 00:05:00.000' DAY TO SECOND(3)))
-GROUP BY window_start, window_end;
 
 INSERT INTO `user_txn_stats_v1__dead_letters`
 SELECT _error_reason, 'transactions', _source_file, CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), _line
