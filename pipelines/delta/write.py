@@ -28,6 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
 
 from pipelines.contracts.model import Contract
 from pipelines.delta.schema import INGESTED_AT, TIMESTAMP, delta_schema, table_properties
@@ -83,7 +84,7 @@ def ensure_table(contract: Contract, table_path: Path) -> DeltaTable:
     """Open the contract's Delta table, creating it with the contract's schema and properties when absent."""
     try:
         table = DeltaTable(str(table_path))
-    except Exception:  # delta-rs raises TableNotFoundError; a missing folder is the normal first run
+    except TableNotFoundError:  # the normal first run; any other error (a damaged table) must surface, not be recreated
         table_path.mkdir(parents=True, exist_ok=True)
         table = DeltaTable.create(str(table_path), schema=delta_schema(contract), name=contract.table_name,
                                   description=contract.description)
