@@ -20,9 +20,11 @@ Semantics (the contract of the generated job; the e2e test recomputes them indep
   value in its string form (``CAST(col AS STRING)``). It is ``MAX`` over a fixed-width (23 characters) timestamp
   prefix followed by the value, with the prefix stripped afterwards, so streaming and batch agree (Flink's
   ``LAST_VALUE`` follows arrival order, not event time). Every feature is cast to its declared type.
-* **Events are JSON lines**, read raw (one row per line) and parsed with ``JSON_VALUE`` + ``TRY_CAST``. Timestamps are
-  ISO-8601 UTC (``2026-01-01T00:00:00.123Z`` or ``2026-01-01 00:00:00``), read as ``TIMESTAMP(3)``. The rowtime is a
-  non-null computed column (unparseable times become the 1970 sentinel, which never advances the watermark) with
+* **Events are JSON lines**, read raw (one row per file line or per Kafka record value: the source's location, see
+  :mod:`pipelines.sources.location`, changes only the connector options) and parsed with ``JSON_VALUE`` +
+  ``TRY_CAST``. Timestamps are ISO-8601 UTC (``2026-01-01T00:00:00.123Z`` or ``2026-01-01 00:00:00``), read as
+  ``TIMESTAMP(3)``. The rowtime is a non-null computed column (unparseable times become the 1970 sentinel, which
+  never advances the watermark) with
   ``WATERMARK FOR _rowtime AS _rowtime - <largest allowed_lateness among the source's contracts>``.
 * **Classification** (``_error_reason``, first match wins): ``malformed_json`` (not a JSON object, empty line included),
   ``missing_<key>`` per join key, ``missing_<event_time>``, ``bad_event_time``, ``missing_<col>`` per other required
@@ -52,6 +54,7 @@ from datetime import timedelta
 
 from pipelines.contracts.columns import WINDOW_END, WINDOW_START
 from pipelines.contracts.model import Column, Contract, Feature
+from pipelines.sources.location import FileSource, KafkaSource, SourceLocation
 
 #: Contract column types → Flink SQL types.
 FLINK_TYPES: dict[str, str] = {
@@ -68,6 +71,8 @@ LINE = "_line"
 ROWTIME = "_rowtime"
 ERROR_REASON = "_error_reason"
 SOURCE_FILE = "_source_file"
+#: Kafka metadata columns of a Kafka source table (they make its ``_source_file``).
+KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET = "_kafka_topic", "_kafka_partition", "_kafka_offset"
 ROWTIME_SENTINEL = "TIMESTAMP '1970-01-01 00:00:00'"
 #: Written by Flink's CSV sink for NULL; a real value ``\N`` is quoted by the writer, so the two never mix.
 CSV_NULL_LITERAL = "\\N"
@@ -194,21 +199,61 @@ def _group_by_source(contracts: Sequence[Contract]) -> list[_SourceGroup]:
     return result
 
 
-def source_table_ddl(group: _SourceGroup, path: str) -> str:
+def source_table_ddl(group: _SourceGroup, location: SourceLocation | str) -> str:
+    """The source table: one raw line per row, the rowtime and the watermark; the connector depends on the location.
+
+    A file source names the file in ``_source_file``; a Kafka source names ``kafka://<topic>/<partition>/<offset>``
+    (from the connector's metadata), so a dead letter can be found again either way.
+    """
+    location = FileSource(location) if isinstance(location, str) else location
     rowtime = f"COALESCE({_parse_timestamp(_json_value(group.event_time))}, {ROWTIME_SENTINEL})"
+    if isinstance(location, KafkaSource):
+        origin = (f"  {KAFKA_TOPIC} STRING METADATA FROM 'topic' VIRTUAL,\n"
+                  f"  {KAFKA_PARTITION} INT METADATA FROM 'partition' VIRTUAL,\n"
+                  f"  {KAFKA_OFFSET} BIGINT METADATA FROM 'offset' VIRTUAL,\n"
+                  f"  {SOURCE_FILE} AS CONCAT('kafka://', {KAFKA_TOPIC}, '/', CAST({KAFKA_PARTITION} AS STRING), '/', "
+                  f"CAST({KAFKA_OFFSET} AS STRING)),\n")
+    else:
+        origin = f"  {SOURCE_FILE} STRING METADATA FROM 'file.path' VIRTUAL,\n"
+    options = "".join(f"  {quote_literal(key)} = {quote_literal(value)},\n"
+                      for key, value in _connector_options(location))
     return (
         f"CREATE TEMPORARY TABLE {_table(group.name, 'source')} (\n"
         f"  {LINE} STRING,\n"
-        f"  {SOURCE_FILE} STRING METADATA FROM 'file.path' VIRTUAL,\n"
+        f"{origin}"
         f"  {ROWTIME} AS {rowtime},\n"
         f"  WATERMARK FOR {ROWTIME} AS {ROWTIME} - {interval(group.max_lateness)}\n"
         f") WITH (\n"
-        f"  'connector' = 'filesystem',\n"
-        f"  'path' = {quote_literal(path)},\n"
+        f"{options}"
         f"  'format' = 'raw',\n"
         f"  'raw.charset' = 'UTF-8'\n"
         f")"
     )
+
+
+def _offsets(offsets: Mapping[int, int]) -> str:
+    return ";".join(f"partition:{partition},offset:{offset}" for partition, offset in sorted(offsets.items()))
+
+
+def _connector_options(location: SourceLocation) -> list[tuple[str, str]]:
+    if isinstance(location, FileSource):
+        options = [("connector", "filesystem"), ("path", location.uri)]
+        if location.monitor_interval is not None:
+            millis = max(1, round(location.monitor_interval.total_seconds() * 1000))
+            options.append(("source.monitor-interval", f"{millis}ms"))
+        return options
+    options = [("connector", "kafka"), ("topic", location.topic),
+               ("properties.bootstrap.servers", location.bootstrap_servers),
+               ("properties.group.id", location.group_id), ("scan.startup.mode", location.startup_mode)]
+    if location.startup_mode == "group-offsets":  # a new group starts at the beginning instead of failing
+        options.append(("properties.auto.offset.reset", "earliest"))
+    if location.start_offsets is not None:
+        options.append(("scan.startup.specific-offsets", _offsets(location.start_offsets)))
+    if location.bounded_mode != "unbounded":
+        options.append(("scan.bounded.mode", location.bounded_mode))
+    if location.stop_offsets is not None:
+        options.append(("scan.bounded.specific-offsets", _offsets(location.stop_offsets)))
+    return options
 
 
 # ------------------------------------------------------------------------------------------------- classification
@@ -367,12 +412,14 @@ def dead_letter_insert(contract: Contract) -> str:
 # -------------------------------------------------------------------------------------------------------------- job
 
 
-def build_job_sql(contracts: Sequence[Contract], source_paths: Mapping[str, str],
+def build_job_sql(contracts: Sequence[Contract], source_paths: Mapping[str, SourceLocation | str],
                   outputs: Mapping[str, OutputPaths]) -> JobSql:
     """The SQL of one job running every contract: shared source tables, per-contract views, sinks and INSERTs.
 
-    ``source_paths`` maps a source name to the file or folder of its JSON lines; ``outputs`` maps a contract's
-    ``table_name`` to its output folders. Paths are used as given (pass ``file://`` URIs for local folders).
+    ``source_paths`` maps a source name to where its JSON lines come from: a
+    :data:`~pipelines.sources.location.SourceLocation` (files or a Kafka topic), or a bare string meaning a bounded
+    file source; ``outputs`` maps a contract's ``table_name`` to its output folders. Paths are used as given (pass
+    ``file://`` URIs for local folders).
     """
     if not contracts:
         raise ValueError("no contracts to run")

@@ -1,0 +1,99 @@
+CREATE TEMPORARY TABLE `transactions__source` (
+  _line STRING,
+  _kafka_topic STRING METADATA FROM 'topic' VIRTUAL,
+  _kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+  _kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
+  _source_file AS CONCAT('kafka://', _kafka_topic, '/', CAST(_kafka_partition AS STRING), '/', CAST(_kafka_offset AS STRING)),
+  _rowtime AS COALESCE(TRY_CAST(REPLACE(REPLACE(JSON_VALUE(_line, '$.event_ts'), 'T', ' '), 'Z', '') AS TIMESTAMP(3)), TIMESTAMP '1970-01-01 00:00:00'),
+  WATERMARK FOR _rowtime AS _rowtime - INTERVAL '0 00:00:30.000' DAY TO SECOND(3)
+) WITH (
+  'connector' = 'kafka',
+  'topic' = 'transactions',
+  'properties.bootstrap.servers' = '127.0.0.1:9092',
+  'properties.group.id' = 'feature-platform',
+  'scan.startup.mode' = 'earliest-offset',
+  'scan.bounded.mode' = 'latest-offset',
+  'format' = 'raw',
+  'raw.charset' = 'UTF-8'
+);
+
+CREATE TEMPORARY VIEW `user_txn_stats_v1__classified` AS
+SELECT
+  JSON_VALUE(_line, '$.user_id') AS `user_id`,
+  TRY_CAST(JSON_VALUE(_line, '$.amount') AS DOUBLE) AS `amount`,
+  JSON_VALUE(_line, '$.merchant_id') AS `merchant_id`,
+  JSON_VALUE(_line, '$.country') AS `country`,
+  _rowtime,
+  _line,
+  _source_file,
+  CASE
+    WHEN _line IS NULL OR NOT (_line IS JSON OBJECT) THEN 'malformed_json'
+    WHEN JSON_VALUE(_line, '$.user_id') IS NULL THEN 'missing_user_id'
+    WHEN JSON_VALUE(_line, '$.event_ts') IS NULL THEN 'missing_event_ts'
+    WHEN TRY_CAST(REPLACE(REPLACE(JSON_VALUE(_line, '$.event_ts'), 'T', ' '), 'Z', '') AS TIMESTAMP(3)) IS NULL THEN 'bad_event_time'
+    WHEN JSON_VALUE(_line, '$.txn_id') IS NULL THEN 'missing_txn_id'
+    WHEN JSON_VALUE(_line, '$.merchant_id') IS NULL THEN 'missing_merchant_id'
+    WHEN JSON_VALUE(_line, '$.amount') IS NULL THEN 'missing_amount'
+    WHEN JSON_VALUE(_line, '$.amount') IS NOT NULL AND TRY_CAST(JSON_VALUE(_line, '$.amount') AS DOUBLE) IS NULL THEN 'bad_amount'
+    WHEN _rowtime <= CURRENT_WATERMARK(_rowtime) THEN 'late_event'
+    ELSE NULL
+  END AS _error_reason
+FROM `transactions__source`;
+
+CREATE TEMPORARY VIEW `user_txn_stats_v1__good` AS
+SELECT `user_id`, `amount`, `merchant_id`, `country`, _rowtime
+FROM `user_txn_stats_v1__classified`
+WHERE _error_reason IS NULL;
+
+CREATE TEMPORARY TABLE `user_txn_stats_v1__features` (
+  `user_id` STRING,
+  `window_start` TIMESTAMP(3),
+  `window_end` TIMESTAMP(3),
+  `txn_count_5m` BIGINT,
+  `amount_sum_5m` DOUBLE,
+  `amount_sum_1h` DOUBLE,
+  `amount_avg_1h` DOUBLE,
+  `amount_max_1h` DOUBLE,
+  `distinct_merchants_1h` BIGINT,
+  `last_country_1h` STRING,
+  `_accepted_in_step` BIGINT
+) WITH (
+  'connector' = 'filesystem',
+  'path' = 'file:///run/user_txn_stats_v1/features',
+  'format' = 'csv',
+  'csv.null-literal' = '\N'
+);
+
+CREATE TEMPORARY TABLE `user_txn_stats_v1__dead_letters` (
+  `reason` STRING,
+  `source_name` STRING,
+  `source_file` STRING,
+  `processed_at` TIMESTAMP(3),
+  `line` STRING
+) WITH (
+  'connector' = 'filesystem',
+  'path' = 'file:///run/user_txn_stats_v1/dead_letters',
+  'format' = 'csv',
+  'csv.null-literal' = '\N'
+);
+
+INSERT INTO `user_txn_stats_v1__features`
+SELECT
+  `user_id`,
+  window_start,
+  window_end,
+  CAST(COUNT(*) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:05:00.000' DAY TO SECOND(3)) AS BIGINT) AS `txn_count_5m`,
+  CAST(SUM(`amount`) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:05:00.000' DAY TO SECOND(3)) AS DOUBLE) AS `amount_sum_5m`,
+  CAST(SUM(`amount`) AS DOUBLE) AS `amount_sum_1h`,
+  CAST(AVG(CAST(`amount` AS DOUBLE)) AS DOUBLE) AS `amount_avg_1h`,
+  CAST(MAX(`amount`) AS DOUBLE) AS `amount_max_1h`,
+  CAST(COUNT(DISTINCT `merchant_id`) AS BIGINT) AS `distinct_merchants_1h`,
+  CAST(SUBSTR(MAX(CONCAT(CAST(_rowtime AS STRING), CAST(`country` AS STRING))), 24) AS STRING) AS `last_country_1h`,
+  COUNT(*) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:05:00.000' DAY TO SECOND(3)) AS _accepted_in_step
+FROM TABLE(HOP(TABLE `user_txn_stats_v1__good`, DESCRIPTOR(_rowtime), INTERVAL '0 00:05:00.000' DAY TO SECOND(3), INTERVAL '0 01:00:00.000' DAY TO SECOND(3)))
+GROUP BY `user_id`, window_start, window_end;
+
+INSERT INTO `user_txn_stats_v1__dead_letters`
+SELECT _error_reason, 'transactions', _source_file, CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), _line
+FROM `user_txn_stats_v1__classified`
+WHERE _error_reason IS NOT NULL;
