@@ -41,6 +41,8 @@ class FlinkOptions:
     idle_timeout: str = "2s"
     jvm_heap: str = "1g"
     runtime_mode: Literal["streaming", "batch"] = "streaming"
+    #: Extra connector jars (``pipeline.jars``), e.g. the Kafka connector; empty for the embedded default.
+    jars: tuple[Path, ...] = ()
 
 
 def ensure_java_home() -> str | None:
@@ -68,6 +70,8 @@ def flink_configuration(options: FlinkOptions) -> dict[str, str]:
     }
     if options.parallelism > 1:
         config["table.exec.source.idle-timeout"] = options.idle_timeout
+    if options.jars:
+        config["pipeline.jars"] = ";".join(jar.resolve().as_uri() for jar in options.jars)
     return config
 
 
