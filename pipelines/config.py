@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     parallelism: int = Field(2, ge=1, le=64, description="Flink parallelism of the local mini-cluster.")
     checkpoint_interval_ms: int = Field(2000, ge=100, description="Flink checkpoint interval.")
     jvm_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mg]$", description="Maximum heap of the local Flink JVM.")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka brokers, for sources read from Kafka.")
+    kafka_group_id: str = Field("feature-platform", min_length=1, description="Consumer group of the Flink job.")
+    kafka_topics: dict[str, str] = Field(default_factory=dict,
+                                         description="Topic per source name (JSON); a source not listed reads the "
+                                                     "topic named like the source.")
 
     @field_validator("data_dir", "contracts_dir", "feature_repo_dir")
     @classmethod
@@ -46,6 +51,10 @@ class Settings(BaseSettings):
     def flink_dir(self) -> Path:
         """Flink's working area: checkpoints and the part files that the commit step turns into Delta commits."""
         return self.data_dir / "flink"
+
+    def kafka_topic(self, source_name: str) -> str:
+        """The Kafka topic a source is read from."""
+        return self.kafka_topics.get(source_name, source_name)
 
     def delta_table_path(self, table_name: str) -> Path:
         return self.delta_dir / table_name
