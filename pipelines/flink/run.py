@@ -25,6 +25,8 @@ from pipelines.contracts.model import Contract
 from pipelines.delta.write import CommitResult, commit_part_files, finished_part_files, read_csv_parts
 from pipelines.flink.environment import FlinkOptions
 from pipelines.flink.job import run_job
+from pipelines.sources.location import SourceLocation
+from pipelines.sources.resolve import resolve_bounded_sources
 
 Progress = Callable[[str], None]
 
@@ -105,12 +107,14 @@ def _accepted_events(result: CommitResult) -> int:
     return int(pc.sum(result.trailing[ACCEPTED_IN_STEP]).as_py() or 0)
 
 
-def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[str, Path], settings: Settings, *,
+def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[str, Path | SourceLocation],
+                  settings: Settings, *,
                   progress: Progress | None = None, run_id: str | None = None) -> RunSummary:
     """Run every contract in one Flink job over the given event folders, then commit each table to Delta.
 
-    ``events_dir_per_source`` maps a source name to a JSON-lines file or folder. Raises
-    :class:`pipelines.flink.job.FlinkJobError` when the job fails (nothing is committed then).
+    ``events_dir_per_source`` maps a source name to a JSON-lines file or folder, or to a bounded
+    :data:`~pipelines.sources.location.SourceLocation` (e.g. a Kafka topic; see :mod:`pipelines.sources.resolve`).
+    Raises :class:`pipelines.flink.job.FlinkJobError` when the job fails (nothing is committed then).
     """
     say = progress or (lambda _message: None)
     started = time.perf_counter()
@@ -120,14 +124,15 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
     missing = sources - set(events_dir_per_source)
     if missing:
         raise ValueError(f"no events folder for source(s): {sorted(missing)}")
-    source_paths = {name: Path(events_dir_per_source[name]).resolve() for name in sources}
+    resolved = resolve_bounded_sources({name: events_dir_per_source[name] for name in sources}, count_input_lines)
     outputs = {c.table_name: _output_paths(run_dir, c.table_name) for c in contracts}
-    job_sql = build_job_sql(contracts, {name: path.as_uri() for name, path in source_paths.items()}, outputs)
-    input_lines = {name: count_input_lines(path) for name, path in source_paths.items()}
+    job_sql = build_job_sql(contracts, resolved.locations, outputs)
+    input_lines = dict(resolved.input_lines)
 
     say(f"flink: running {len(contracts)} contract(s) over {sum(input_lines.values())} input line(s)")
     options = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
-                           checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap)
+                           checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
+                           jars=resolved.jars)
     job = run_job(job_sql, options)
     say(f"flink: job finished in {job.job_seconds:.1f}s (setup {job.setup_seconds:.1f}s)")
 
