@@ -3,9 +3,10 @@
 A pure function of the contract and the Delta table path, so the result can be compared with golden files and applied
 by either the Feast CLI (``feature_repo/``) or our own code (:mod:`pipelines.feast_sync`) with identical outcomes.
 
-Naming: the feature view is named after the Delta table (``<contract>_v<major>``), so a new major version of a contract
-gets a new view beside the old one (rollouts serve both); the feature service keeps the contract's name and is what
-readers ask for.
+Naming: the feature view and the feature service are both named after the Delta table (``<contract>_v<major>``), so a
+new major version of a contract gets its own view and service beside the old ones (rollouts serve both side by side;
+Feast keeps views and services in separate namespaces, so the shared name cannot clash). Readers ask for the service
+(:func:`feature_service_name`).
 
 Feast is slow to import (several seconds), so it is imported inside the functions: importing this module stays cheap
 for the lightweight ``feature-check`` command.
@@ -69,6 +70,11 @@ def entity_name(contract: Contract, join_key: str) -> str:
     return entity.name if len(entity.join_keys) == 1 else f"{entity.name}_{join_key}"
 
 
+def feature_service_name(contract: Contract) -> str:
+    """The contract's feature service: ``<contract>_v<major>``, one per major version, like its view and Delta table."""
+    return contract.table_name
+
+
 def contract_tags(contract: Contract) -> dict[str, str]:
     """Tags that tie a Feast object to the exact contract text that produced it."""
     return {
@@ -121,7 +127,7 @@ def feast_objects(contract: Contract, delta_table_path: Path) -> FeastObjects:
         owner=contract.owner,
         tags=tags,
     )
-    feature_service = FeatureService(name=contract.name, features=[feature_view], tags=tags,
+    feature_service = FeatureService(name=feature_service_name(contract), features=[feature_view], tags=tags,
                                      description=contract.description, owner=contract.owner)
     return FeastObjects(entities, source, feature_view, feature_service)
 

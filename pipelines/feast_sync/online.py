@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from pipelines.codegen.feast_objects import feature_service_name
 from pipelines.contracts.model import Contract
 from pipelines.delta.schema import INGESTED_AT, WINDOW_END, WINDOW_START
 
@@ -103,6 +104,6 @@ def read_online(store: FeatureStore, contract: Contract, entity_rows: Sequence[M
     Returns Feast's column form: ``{join_key: [...], feature: [...], ...}``, one position per entity row, ``None``
     where the store has no value.
     """
-    service = store.get_feature_service(contract.name)
+    service = store.get_feature_service(feature_service_name(contract))
     response = store.get_online_features(features=service, entity_rows=[dict(row) for row in entity_rows])
     return response.to_dict(include_event_timestamps=include_event_timestamps)

@@ -53,7 +53,7 @@ def test_one_view_per_major_version_with_contract_tags() -> None:
     objects = feast_objects(contract, DELTA_ROOT / contract.table_name)
     view = objects.feature_view
     assert view.name == "user_txn_stats_v1"
-    assert objects.feature_service.name == "user_txn_stats"
+    assert objects.feature_service.name == "user_txn_stats_v1"
     assert view.ttl == contract.serving.ttl
     assert view.tags == {"contract": "user_txn_stats", "version": "1.0.0", "contract_hash": contract.content_hash(),
                          "owner": "risk-ml@example.com"}

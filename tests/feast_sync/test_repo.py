@@ -77,7 +77,7 @@ def test_feature_repo_defines_one_view_and_service_per_contract() -> None:
     services = [o for o in found if isinstance(o, FeatureService)]
     entities = [o for o in found if isinstance(o, FeastEntity)]
     assert sorted(v.name for v in views) == sorted(c.table_name for c in EXAMPLES)
-    assert sorted(s.name for s in services) == sorted(c.name for c in EXAMPLES)
+    assert sorted(s.name for s in services) == sorted(c.table_name for c in EXAMPLES)
     assert sorted(e.name for e in entities) == sorted({c.entity.name for c in EXAMPLES})
     for view in views:
         assert Path(view.batch_source.path).is_absolute()

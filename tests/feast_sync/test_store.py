@@ -20,7 +20,7 @@ def test_store_files_live_in_the_settings_data_folder(settings: Settings) -> Non
     assert config["online_store"] == {"type": "sqlite", "path": str(settings.data_dir / "feast" / "online_store.db")}
     assert config["project"] == "feature_platform"
     assert config["entity_key_serialization_version"] == 3
-    assert config["offline_store"] == {"type": "duckdb"}
+    assert config["offline_store"] == {"type": "pipelines.feast_sync.offline_store.DeltaOfflineStore"}
 
 
 def test_apply_is_idempotent_and_prunes_removed_contracts(settings: Settings) -> None:
@@ -29,13 +29,13 @@ def test_apply_is_idempotent_and_prunes_removed_contracts(settings: Settings) ->
     first = apply_repo(store, contracts)
     assert registry_path(settings).exists() and online_store_path(settings).exists()
     assert {f"created feature view {c.table_name}" for c, _ in contracts} <= set(first.changes)
-    assert {f"created feature service {c.name}" for c, _ in contracts} <= set(first.changes)
+    assert {f"created feature service {c.table_name}" for c, _ in contracts} <= set(first.changes)
     assert apply_repo(store, contracts).changes == ()
 
     kept = [(c, p) for c, p in contracts if c.name != "session_clickstream"]
     pruned = apply_repo(store, kept)
     assert "deleted feature view session_clickstream_v0" in pruned.changes
-    assert "deleted feature service session_clickstream" in pruned.changes
+    assert "deleted feature service session_clickstream_v0" in pruned.changes
     assert sorted(v.name for v in store.list_feature_views()) == sorted(c.table_name for c, _ in kept)
 
 
@@ -53,7 +53,7 @@ def test_feast_cli_follows_fp_data_dir_and_agrees_with_our_store(settings: Setti
     store = open_store(settings)
     contracts = contracts_with_delta_paths(settings)
     assert sorted(v.name for v in store.list_feature_views()) == sorted(c.table_name for c, _ in contracts)
-    assert sorted(s.name for s in store.list_feature_services()) == sorted(c.name for c, _ in contracts)
+    assert sorted(s.name for s in store.list_feature_services()) == sorted(c.table_name for c, _ in contracts)
     assert apply_repo(store, contracts).changes == ()
     source = store.get_feature_view("user_txn_stats_v1").batch_source
     assert source.path == str(settings.data_dir / "delta" / "user_txn_stats_v1")
