@@ -55,6 +55,10 @@ RULES: dict[str, str] = {
     "duplicate-contract": "two files declare the same contract name",
     "duplicate-table": "two files would write the same Delta table and Feast feature view",
     "source-conflict": "contracts reading the same source disagree on its event-time column or a column's type",
+    "filter-syntax": "source.filter is not a valid expression, or is too long or too deeply nested",
+    "filter-unsafe": "source.filter uses something outside the safe subset (a subquery, an unknown function, ...)",
+    "filter-column": "source.filter reads a column that is not in the source schema",
+    "filter-type": "source.filter is not a condition, or compares values of different kinds",
 }
 
 _ONE_ROW_PER_STEP = ("a contract writes ONE row per entity per step, every feature valued as of the step's end, so its "
@@ -339,6 +343,30 @@ def check_freshness(loaded: LoadedContract) -> Iterator[Finding]:
                                  f"the freshness of `{name}` must be longer than 0 (e.g. `2m`)")
 
 
+def check_source_filter(loaded: LoadedContract) -> Iterator[Finding]:
+    """A filter is untrusted SQL: only the safe subset over declared columns (:mod:`pipelines.contracts.expressions`).
+
+    Located at the offending part of the expression: exact for a single-line plain (unquoted) YAML value.
+    """
+    text = loaded.contract.source.filter
+    if text is None:
+        return
+    from pipelines.contracts.expressions import ExpressionError, parse_filter  # sqlglot: only when a filter exists
+
+    columns = {name: column.type for name, column in loaded.contract.source.columns.items()}
+    try:
+        parse_filter(text, columns)
+    except ExpressionError as exc:
+        pos = loaded.locate(("source", "filter"))
+        line = pos.line + exc.line - 1
+        column = pos.column + exc.column - 1 if exc.line == 1 else exc.column
+        yield Finding(loaded.file, line, column, "source.filter", exc.rule, exc.message)
+    except RecursionError:
+        pos = loaded.locate(("source", "filter"))
+        yield Finding(loaded.file, pos.line, pos.column, "source.filter", "filter-syntax",
+                      "the expression is nested too deeply")
+
+
 CONTRACT_RULES: tuple[Rule, ...] = (
     check_unique_feature_names,
     check_unique_join_keys,
@@ -354,6 +382,7 @@ CONTRACT_RULES: tuple[Rule, ...] = (
     check_fallback_values,
     check_ttl,
     check_freshness,
+    check_source_filter,
 )
 
 

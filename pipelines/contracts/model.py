@@ -29,6 +29,10 @@ ColumnType = Literal["string", "int32", "int64", "float", "double", "boolean", "
 FeatureType = Literal["int64", "double", "string", "boolean"]
 Aggregation = Literal["count", "sum", "avg", "min", "max", "count_distinct", "last"]
 FallbackKind = Literal["default", "last_known", "none"]
+#: What a change of this contract must not break (checked by ``feature-check --base``): BACKWARD = consumers of the new
+#: version can still use the data written under the old one; FORWARD = consumers of the old version keep working with
+#: data written under the new one; FULL = both; NONE = only what the Delta table itself cannot absorb.
+Compatibility = Literal["BACKWARD", "FORWARD", "FULL", "NONE"]
 
 
 class StrictModel(BaseModel):
@@ -64,6 +68,11 @@ class Source(StrictModel):
                                                                  "arrive and still count (the watermark delay).")
     columns: dict[Identifier, Column] = Field(alias="schema", min_length=1, max_length=200)
     description: str | None = None
+    filter: str | None = Field(None, min_length=1, max_length=2000,
+                               description="Only events for which this boolean SQL expression over the schema's "
+                                           "columns is true count, e.g. `amount > 0 AND channel <> 'test'`; the "
+                                           "others go to the dead-letter table as `filtered`. A small safe subset "
+                                           "of SQL (see docs/contracts.md); parsed, never executed as written.")
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -100,6 +109,8 @@ class Feature(StrictModel):
     window: Window
     description: str = Field(min_length=1, description="What the feature means, for the people who use it.")
     unit: str | None = None
+    deprecated: bool = Field(False, description="Announces removal: a deprecated feature whose name is then listed "
+                                                "in `reserved` may be deleted without a breaking-change error.")
 
     @field_validator("window", mode="before")
     @classmethod
@@ -186,6 +197,12 @@ class Contract(StrictModel):
     degradation: dict[Identifier, Fallback] = Field(default_factory=dict,
                                                     description="Fallback per feature name.")
     rollout: Rollout = Field(default_factory=Rollout)
+    compatibility: Compatibility = Field("BACKWARD", description="What changes of this contract must not break; "
+                                                                 "see docs/feature-check.md.")
+    deprecated: bool = Field(False, description="Announces removal: a deprecated contract may be deleted without a "
+                                                "breaking-change error.")
+    reserved: list[Identifier] = Field(default_factory=list, max_length=500,
+                                       description="Names of deleted features; no feature may take them again.")
 
     @property
     def major_version(self) -> int:
@@ -207,5 +224,19 @@ class Contract(StrictModel):
 
     def content_hash(self) -> str:
         """A stable hash of what the contract says (not of its formatting), stored with the data it produced."""
-        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json", by_alias=True)
+        # Keys added after the first release count only when set, so the hash of an unchanged contract (stored with
+        # its Delta table) does not change when the format grows.
+        for key, default in _LATER_KEYS:
+            if data.get(key) == default:
+                del data[key]
+        if data["source"].get("filter") is None:
+            del data["source"]["filter"]
+        for feature in data["features"]:
+            if not feature.get("deprecated"):
+                feature.pop("deprecated", None)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+_LATER_KEYS: tuple[tuple[str, object], ...] = (("compatibility", "BACKWARD"), ("deprecated", False), ("reserved", []))
