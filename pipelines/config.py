@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipelines.runtime.config import StageConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,7 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Where data lives and how the local Flink mini-cluster runs."""
 
-    model_config = SettingsConfigDict(env_prefix="FP_", frozen=True, extra="forbid")
+    # "__" nests: FP_STAGES__ONLINE_LOAD__RATE=10000 sets stages["online_load"].rate.
+    model_config = SettingsConfigDict(env_prefix="FP_", frozen=True, extra="forbid", env_nested_delimiter="__")
 
     data_dir: Path = Field(Path("data"), description="Root of all local data: events, Delta tables, Flink state.")
     contracts_dir: Path = Field(Path("contracts"), description="Folder with the contract YAML files.")
@@ -32,6 +36,14 @@ class Settings(BaseSettings):
     kafka_topics: dict[str, str] = Field(default_factory=dict,
                                          description="Topic per source name (JSON); a source not listed reads the "
                                                      "topic named like the source.")
+    online_store: Literal["sqlite", "redis"] = Field(
+        "sqlite", description="Feast online store: the embedded SQLite file, or Redis at `redis_url` (production).")
+    redis_url: str = Field("127.0.0.1:6379", min_length=3,
+                           description="Redis for `online_store: redis`, as Feast's connection string "
+                                       "(`host:port[,db=0,password=...]`).")
+    stages: dict[str, StageConfig] = Field(default_factory=dict,
+                                           description="Runtime stage settings by stage name (see docs/runtime.md); "
+                                                       "read with stage(name).")
 
     @field_validator("data_dir", "contracts_dir", "feature_repo_dir")
     @classmethod
@@ -58,6 +70,14 @@ class Settings(BaseSettings):
 
     def delta_table_path(self, table_name: str) -> Path:
         return self.delta_dir / table_name
+
+    def stage(self, name: str) -> StageConfig:
+        """The runtime settings of stage ``name`` (``online-load`` and ``online_load`` are the same key)."""
+        key = name.replace("-", "_").lower()
+        for configured, config in self.stages.items():
+            if configured.replace("-", "_").lower() == key:
+                return config
+        return StageConfig()
 
 
 @lru_cache(maxsize=1)
