@@ -33,3 +33,23 @@ def test_bad_settings_are_rejected_with_their_name(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.removeprefix("FP_").lower()):
         Settings()
+
+
+def test_stage_settings_come_from_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FP_STAGES__ONLINE_LOAD__RATE", "10000")
+    monkeypatch.setenv("FP_STAGES__ONLINE_LOAD__CONCURRENCY", "4")
+    monkeypatch.setenv("FP_STAGES__DELTA_COMMIT__CPUS", "[0]")
+    monkeypatch.setenv("FP_STAGES__DELTA_COMMIT__PIN", "false")
+    settings = Settings()
+    online = settings.stage("online-load")
+    assert online.rate == 10000 and online.concurrency == 4 and online.retries == 5
+    commit = settings.stage("delta-commit")
+    assert commit.cpus == [0] and commit.pin is False
+    assert settings.stage("backfill") == settings.stage("data-checks")  # unconfigured stages get the defaults
+    assert settings.stage("backfill").queue_size == 8
+
+
+def test_bad_stage_settings_are_rejected_with_their_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FP_STAGES__ONLINE_LOAD__RATE", "-1")
+    with pytest.raises(ValidationError, match=r"online_load\.rate"):
+        Settings()
