@@ -1,42 +1,70 @@
-"""Loading the newest value of every entity from a contract's Delta table into the Feast online store, and reading back.
+"""Loading a contract's Delta rows into the Feast online store (after each commit, or for any time range), and
+reading them back.
 
-Why our own loader instead of ``feast materialize``: the online store only ever serves the newest row per entity, so we
-reduce the table to exactly that first (one DuckDB query over the Arrow snapshot), then write the survivors with Feast's
-online-store API (``FeatureStore.write_to_online_store``) in batches. ``feast materialize`` would scan and convert far
-more rows for the same result.
+Why our own loader instead of ``feast materialize``: the online store only ever serves the newest row per entity, so
+the rows are reduced to exactly that first (one DuckDB query over Arrow), then encoded column by column and written in
+batches by the store-specific writers of :mod:`pipelines.feast_sync.online_writers` (the same bytes Feast writes, many
+times faster). Batches go through the runtime's ``online-load`` stage: worker threads, the hybrid limiter (writes/s =
+entities/s, and concurrency, from ``settings.stage("online-load")``), retries of transient errors, deadlines.
 
-Idempotence: every written row carries its ``window_end`` as the event timestamp and its ``ingested_at`` as the created
-timestamp, and the choice of row per entity is deterministic (largest ``window_end``, then largest ``ingested_at``).
-Reloading the same snapshot therefore writes the same values with the same timestamps: Feast's SQLite store upserts
-them unchanged, and stores that only overwrite on a strictly newer event timestamp (Redis) skip them. Neither ends in a
-different state.
+What is loaded, and why it is idempotent (``docs/online-loading.md``):
+
+* every row carries ``window_end`` as its event time and ``ingested_at`` as its created time; the writers keep a stored
+  value unless the incoming one is newer by (event, created) time, so replaying a commit changes nothing and a
+  correction with the same event time (a later commit) wins;
+* :func:`load_commit` loads the rows a Delta version added; the store remembers the last Delta version it reflects (a
+  marker written after the data), so a gap (a commit never loaded) or a store that lost its data (a Redis restart
+  without persistence) is detected and the whole snapshot is reloaded instead;
+* a Redis restart *during* a load is detected through the server's ``run_id`` and the load is repeated over the whole
+  snapshot, so nothing written before the restart can stay lost;
+* :func:`load_latest_online` and :func:`materialize` without a time range make the store equal the snapshot
+  (``replace`` writes, so values also move back after a Delta delete); with a range they only ever move values forward.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.codegen.feast_objects import feature_service_name
 from pipelines.contracts.model import Contract
 from pipelines.delta.schema import INGESTED_AT, WINDOW_END, WINDOW_START
+from pipelines.feast_sync.online_writers import (
+    OnlineRows,
+    RedisOnlineWriter,
+    SqliteOnlineWriter,
+    UnsupportedOnlineStoreError,
+    WriteMode,
+    encode_rows,
+)
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-DEFAULT_BATCH_ROWS = 10_000
+    from pipelines.runtime import RetryPolicy, StageConfig
+
+DEFAULT_BATCH_ROWS = 5_000
+STAGE_NAME = "online-load"
+OnlineWriter = SqliteOnlineWriter | RedisOnlineWriter
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What one online load did: which snapshot it read, how many entities it wrote and how long it took."""
+    """What one online load did: which snapshot it read, how many entities it wrote and how long it took.
+
+    ``rows_loaded`` counts the newest-per-entity rows sent to the store; ``rows_written`` those the store took,
+    ``rows_skipped`` those it kept because it held a newer value. ``restarts`` counts loads repeated because the
+    store's server restarted meanwhile; ``full_reload`` says the whole snapshot was loaded (first load, gap, lost data).
+    """
 
     table_name: str
     delta_version: int
@@ -44,18 +72,47 @@ class LoadResult:
     rows_loaded: int
     batches: int
     elapsed_seconds: float
+    rows_written: int = 0
+    rows_skipped: int = 0
+    restarts: int = 0
+    full_reload: bool = True
+    stage_metrics: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def rows_per_second(self) -> float:
         return self.rows_loaded / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
 
 
-def read_snapshot(delta_table_path: Path) -> tuple[int, pa.Table]:
-    """The current version number and rows of a Delta table."""
+class OnlineLoadError(RuntimeError):
+    """A load could not finish (the store stayed unreachable, or kept restarting); the message says what to re-run."""
+
+
+# ------------------------------------------------------------------------------------------------------------ reading
+def read_snapshot(delta_table_path: Path, version: int | None = None) -> tuple[int, pa.Table]:
+    """The version number and rows of a Delta table (its current version unless ``version`` is given)."""
     from deltalake import DeltaTable
 
-    table = DeltaTable(str(delta_table_path))
+    table = DeltaTable(str(delta_table_path), version=version)
     return table.version(), table.to_pyarrow_table()
+
+
+def read_commit_rows(delta_table_path: Path, first: int, last: int) -> pa.Table | None:
+    """The rows Delta versions ``first..last`` appended, or None when one of them removed files (a delete, an
+    overwrite, a compaction): then only a full snapshot reload gives the right answer."""
+    import pyarrow.dataset as ds
+    from deltalake import DeltaTable
+
+    before = set(DeltaTable(str(delta_table_path), version=first - 1).file_uris()) if first > 0 else set()
+    table = DeltaTable(str(delta_table_path), version=last)
+    after = set(table.file_uris())
+    if not before <= after:
+        return None
+    added = sorted(after - before)
+    schema = table.schema().to_arrow()
+    schema = pa.schema(schema) if not isinstance(schema, pa.Schema) else schema
+    if not added:
+        return schema.empty_table()
+    return ds.dataset(added, schema=schema, format="parquet").to_table()
 
 
 def newest_per_entity(rows: pa.Table, contract: Contract) -> pa.Table:
@@ -72,31 +129,224 @@ def newest_per_entity(rows: pa.Table, contract: Contract) -> pa.Table:
         return connection.sql(query).to_arrow_table()
 
 
-def _to_frame(batch: pa.Table) -> pd.DataFrame:
-    # Arrow-backed columns keep integer features with nulls as integers (NumPy would turn them into floats with NaN).
-    return batch.to_pandas(types_mapper=pd.ArrowDtype)
+def in_time_range(rows: pa.Table, start: datetime | None, end: datetime | None) -> pa.Table:
+    """Rows whose ``window_end`` (event time) lies in ``[start, end]``; an open side is unbounded."""
+    mask = None
+    column = rows.column(WINDOW_END)
+    for bound, compare in ((start, pc.greater_equal), (end, pc.less_equal)):
+        if bound is not None:
+            scalar = pa.scalar(bound, type=column.type)
+            part = compare(column, scalar)
+            mask = part if mask is None else pc.and_(mask, part)
+    return rows if mask is None else rows.filter(mask)
+
+
+# ------------------------------------------------------------------------------------------------------------ writers
+def online_writer(store: FeatureStore, contract: Contract) -> OnlineWriter:
+    """The fast writer for the store's online store (SQLite or single-node Redis) and the contract's feature view.
+
+    Raises :class:`UnsupportedOnlineStoreError` for stores or options the writers do not reproduce exactly."""
+    from feast.infra.online_stores.helpers import _mmh3, compute_table_id, compute_versioned_name
+
+    config = store.config
+    online = config.online_store
+    view = store.get_feature_view(contract.table_name)
+    versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
+    if config.entity_key_serialization_version != 3:
+        raise UnsupportedOnlineStoreError("entity_key_serialization_version must be 3 in feature_store.yaml")
+    kind = str(online.type)
+    if kind == "sqlite" or kind.endswith("SqliteOnlineStore"):
+        for option in ("vector_enabled", "enable_openai_compatible_store"):
+            if getattr(online, option, False):
+                raise UnsupportedOnlineStoreError(f"online_store.{option} is not supported by the online loader")
+        from feast.infra.online_stores.helpers import get_online_store_from_config
+
+        db_path = type(get_online_store_from_config(online))._get_db_path(config)
+        return SqliteOnlineWriter(Path(db_path), compute_table_id(config.project, view, versioning))
+    if kind == "redis" or kind.endswith("RedisOnlineStore"):
+        if str(getattr(online.redis_type, "value", online.redis_type)) != "redis":
+            raise UnsupportedOnlineStoreError(f"online_store.redis_type {online.redis_type!r}: only single-node redis")
+        name = compute_versioned_name(view, versioning)
+        return RedisOnlineWriter(redis_client(online.connection_string), project=config.project, view=name,
+                                 feature_fields={f.name: _mmh3(f"{name}:{f.name}") for f in contract.features},
+                                 key_ttl_seconds=online.key_ttl_seconds)
+    raise UnsupportedOnlineStoreError(f"online_store.type {kind!r}: the online loader writes sqlite or redis")
+
+
+def redis_client(connection_string: str) -> Any:
+    """A redis-py client for a Feast connection string (``host:port,db=0,password=...``), with bounded timeouts so a
+    dead server fails fast (and is retried by the stage) instead of hanging a worker."""
+    from feast.infra.online_stores.redis import RedisOnlineStore
+    from redis import Redis
+
+    nodes, params = RedisOnlineStore._parse_connection_string(connection_string)
+    params.setdefault("socket_connect_timeout", 2.0)
+    params.setdefault("socket_timeout", 10.0)
+    return Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **params)
+
+
+# ------------------------------------------------------------------------------------------------------------ loading
+@dataclass(frozen=True)
+class _Encoding:
+    join_keys: tuple[str, ...]
+    key_types: tuple[str, ...]
+    feature_types: dict[str, str]
+    with_texts: bool
+
+    @classmethod
+    def of(cls, contract: Contract, writer: OnlineWriter) -> _Encoding:
+        keys = tuple(contract.entity.join_keys)
+        return cls(keys, tuple(contract.source.columns[k].type for k in keys),
+                   {f.name: f.type for f in contract.features}, writer.kind == "sqlite")
+
+    def encode(self, rows: pa.Table) -> OnlineRows:
+        return encode_rows(rows, join_keys=self.join_keys, key_types=self.key_types,
+                           feature_types=self.feature_types, event_column=WINDOW_END, created_column=INGESTED_AT,
+                           with_texts=self.with_texts)
+
+
+def _stage_config(config: StageConfig | None) -> StageConfig:
+    if config is not None:
+        return config
+    from pipelines.config import get_settings
+
+    return get_settings().stage(STAGE_NAME)
+
+
+def _batch_rows(batch_rows: int, config: StageConfig) -> int:
+    """Batches never ask the limiter for more tokens than its burst (it would refuse them); with a rate, a batch is at
+    most a tenth of a second of writes, so the achieved rate stays smooth."""
+    limit = batch_rows
+    if config.rate is not None:
+        burst = config.burst if config.burst is not None else max(1, int(config.rate))
+        limit = min(limit, burst, max(1, int(config.rate / 10)))
+    elif config.burst is not None:
+        limit = min(limit, config.burst)
+    return max(1, limit)
+
+
+def _slices(rows: pa.Table, size: int) -> Iterator[pa.Table]:
+    for offset in range(0, rows.num_rows, size):
+        yield rows.slice(offset, size)
+
+
+def write_rows(writer: OnlineWriter, contract: Contract, rows: pa.Table, *, mode: WriteMode = "newer",
+               batch_rows: int = DEFAULT_BATCH_ROWS, stage_config: StageConfig | None = None,
+               retry: RetryPolicy | None = None, progress: Progress | None = None) -> tuple[int, int, int, dict]:
+    """Write the newest row per entity of ``rows`` through the ``online-load`` stage.
+
+    Returns (entities sent, written, batches, stage metrics). Each batch is encoded and written by a worker thread
+    after passing the limiter (one token per entity)."""
+    from pipelines.runtime import Stage
+
+    config = _stage_config(stage_config)
+    latest = newest_per_entity(rows, contract)
+    encoding = _Encoding.of(contract, writer)
+    size = _batch_rows(batch_rows, config)
+
+    def load_batch(batch: pa.Table) -> int:
+        return writer.write(encoding.encode(batch), mode).written
+
+    done = written = batches = 0
+    with Stage(STAGE_NAME, load_batch, kind="thread", config=config, tokens=lambda batch: batch.num_rows,
+               retry=retry) as stage:
+        for batch_written, batch in zip(stage.map(_slices(latest, size)), _slices(latest, size), strict=True):
+            written += batch_written
+            done += batch.num_rows
+            batches += 1
+            if progress is not None:
+                progress(done, latest.num_rows)
+        metrics = stage.metrics.to_dict()
+    return latest.num_rows, written, batches, metrics
+
+
+def load_commit(store: FeatureStore, contract: Contract, delta_table_path: Path, version: int | None = None, *,
+                batch_rows: int = DEFAULT_BATCH_ROWS, stage_config: StageConfig | None = None,
+                retry: RetryPolicy | None = None, max_restarts: int = 3, progress: Progress | None = None,
+                writer: OnlineWriter | None = None) -> LoadResult:
+    """Load what Delta ``version`` (default: the current one) committed: the newest row per entity of its rows.
+
+    Falls back to the whole snapshot at ``version`` when the store holds no marker (first load, or its data was
+    lost), when versions between the marker and ``version`` were never loaded, or when a commit removed files."""
+    return _load(store, contract, delta_table_path, version=version, full=False, mode="newer", batch_rows=batch_rows,
+                 stage_config=stage_config, retry=retry, max_restarts=max_restarts, progress=progress, writer=writer)
 
 
 def load_latest_online(store: FeatureStore, contract: Contract, delta_table_path: Path, *,
-                       batch_rows: int = DEFAULT_BATCH_ROWS) -> LoadResult:
-    """Write the newest row per entity of the Delta table's current snapshot to the contract's feature view.
+                       batch_rows: int = DEFAULT_BATCH_ROWS, stage_config: StageConfig | None = None,
+                       retry: RetryPolicy | None = None, max_restarts: int = 3, progress: Progress | None = None,
+                       writer: OnlineWriter | None = None) -> LoadResult:
+    """Make the online store hold the newest row per entity of the Delta table's current snapshot.
 
-    The feature view must have been applied (:func:`pipelines.feast_sync.store.apply_repo`). Reloading the same
-    snapshot is idempotent (see the module docstring).
-    """
+    The feature view must have been applied (:func:`pipelines.feast_sync.store.apply_repo`). Values are replaced even
+    when the stored ones are newer, so after a Delta delete or overwrite the store follows the snapshot. Idempotent."""
+    return _load(store, contract, delta_table_path, version=None, full=True, mode="replace", batch_rows=batch_rows,
+                 stage_config=stage_config, retry=retry, max_restarts=max_restarts, progress=progress, writer=writer)
+
+
+def materialize(store: FeatureStore, contract: Contract, delta_table_path: Path, *, start: datetime | None = None,
+                end: datetime | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+                stage_config: StageConfig | None = None, retry: RetryPolicy | None = None, max_restarts: int = 3,
+                progress: Progress | None = None, writer: OnlineWriter | None = None) -> LoadResult:
+    """Reload the online store from the Delta snapshot for rows with ``window_end`` in ``[start, end]`` (the
+    recovery path). Without bounds this is :func:`load_latest_online`; with bounds values only move forward (a
+    stored newer value is kept), so a ranged reload can never undo a later live load."""
+    if start is None and end is None:
+        return load_latest_online(store, contract, delta_table_path, batch_rows=batch_rows, stage_config=stage_config,
+                                  retry=retry, max_restarts=max_restarts, progress=progress, writer=writer)
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"start {start.isoformat()} is after end {end.isoformat()}")
+    return _load(store, contract, delta_table_path, version=None, full=True, mode="newer", batch_rows=batch_rows,
+                 stage_config=stage_config, retry=retry, max_restarts=max_restarts, progress=progress, writer=writer,
+                 time_range=(start, end))
+
+
+def _load(store: FeatureStore, contract: Contract, delta_table_path: Path, *, version: int | None, full: bool,
+          mode: WriteMode, batch_rows: int, stage_config: StageConfig | None, retry: RetryPolicy | None,
+          max_restarts: int, progress: Progress | None, writer: OnlineWriter | None,
+          time_range: tuple[datetime | None, datetime | None] | None = None) -> LoadResult:
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
     started = time.perf_counter()
-    version, snapshot = read_snapshot(delta_table_path)
-    latest = newest_per_entity(snapshot, contract)
-    batches = 0
-    for offset in range(0, latest.num_rows, batch_rows):
-        store.write_to_online_store(contract.table_name, df=_to_frame(latest.slice(offset, batch_rows)))
-        batches += 1
-    return LoadResult(contract.table_name, version, snapshot.num_rows, latest.num_rows, batches,
-                      time.perf_counter() - started)
+    own_writer = writer is None
+    writer = writer or online_writer(store, contract)
+    try:
+        for restart in range(max_restarts + 1):
+            epoch = writer.server_epoch()
+            marker = writer.read_marker()
+            target, rows, whole = _rows_to_load(delta_table_path, version, marker, full=full or restart > 0)
+            if time_range is not None:
+                rows = in_time_range(rows, *time_range)
+            loaded, written, batches, metrics = write_rows(
+                writer, contract, rows, mode=mode, batch_rows=batch_rows, stage_config=stage_config, retry=retry,
+                progress=progress)
+            if time_range is None and (whole or marker is None or target > marker):
+                writer.write_marker(target)  # after the data: a marker never claims rows the store does not hold
+            if writer.server_epoch() == epoch:  # checked after the marker: a restart before it is caught too
+                return LoadResult(contract.table_name, target, rows.num_rows, loaded, batches,
+                                  time.perf_counter() - started, written, loaded - written, restart, whole, metrics)
+        raise OnlineLoadError(f"the online store of {contract.table_name} restarted during each of {max_restarts + 1} "
+                              f"loads; run `feature-platform materialize --contract {contract.name}` once it is stable")
+    finally:
+        if own_writer:
+            writer.close()
 
 
+def _rows_to_load(path: Path, version: int | None, marker: int | None, *, full: bool) -> tuple[int, pa.Table, bool]:
+    """(Delta version, rows to load, whether they are the whole snapshot) for a load up to ``version``."""
+    from deltalake import DeltaTable
+
+    target = DeltaTable(str(path)).version() if version is None else version
+    if not full and marker is not None and marker >= 0:
+        first = target if marker >= target else marker + 1  # a replay reloads the commit itself
+        rows = read_commit_rows(path, first, target)
+        if rows is not None:
+            return target, rows, False
+    _, snapshot = read_snapshot(path, target)
+    return target, snapshot, True
+
+
+# ------------------------------------------------------------------------------------------------------------ reading
 def read_online(store: FeatureStore, contract: Contract, entity_rows: Sequence[Mapping[str, Any]], *,
                 include_event_timestamps: bool = False) -> dict[str, list[Any]]:
     """Online values of the contract's feature service for ``entity_rows`` (``[{"user_id": "u1"}, ...]``).
