@@ -11,18 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
-import os
-import pickle
 import queue
 import threading
 import time
-import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from pipelines.runtime.child import worker_main
 from pipelines.runtime.deadline import Deadline, DeadlineExceeded
 from pipelines.runtime.errors import TransientError
 from pipelines.runtime.metrics import StageMetrics
@@ -110,38 +108,6 @@ class WorkerCrashed(TransientError):  # noqa: N818
     """A worker process died while working on an item (killed, out of memory, crashed); retried on a fresh one."""
 
 
-class RemoteError(RuntimeError):
-    """An exception from a worker process that could not be sent back as itself (not picklable)."""
-
-
-def _worker_main(conn: Connection, fn: Callable[[Any], Any], cpu: int | None) -> None:
-    """A worker process: pin, report the affinity seen from inside, then serve calls until told to stop."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C and SIGTERM handling; it stops us
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
-    conn.send(("ready", os.getpid(), sorted(os.sched_getaffinity(0))))
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if message is None:
-            return
-        try:
-            result = fn(message)
-        except BaseException as error:
-            text = traceback.format_exc()
-            try:
-                payload = pickle.loads(pickle.dumps(error))
-            except Exception:
-                payload = RemoteError(f"{type(error).__qualname__}: {error}")
-            conn.send(("error", payload, text))
-        else:
-            conn.send(("ok", result, None))
-
-
 @dataclass
 class WorkerProcess:
     process: Any  # multiprocessing.context.SpawnProcess
@@ -173,7 +139,7 @@ class ProcessWorkers:
     def _start(self, i: int) -> WorkerProcess:
         parent, child = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(
-            target=_worker_main, args=(child, self._fn, self._cpus[i]), name=f"stage-{self._name}-{i}", daemon=True
+            target=worker_main, args=(child, self._fn, self._cpus[i]), name=f"stage-{self._name}-{i}", daemon=True
         )
         process.start()
         child.close()
