@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipelines.quality.thresholds import DataCheckThresholds
 from pipelines.runtime.config import StageConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     stages: dict[str, StageConfig] = Field(default_factory=dict,
                                            description="Runtime stage settings by stage name (see docs/runtime.md); "
                                                        "read with stage(name).")
+    data_checks: DataCheckThresholds = Field(default_factory=DataCheckThresholds,
+                                             description="Thresholds and budgets of `feature-check --data` (see "
+                                                         "docs/data-checks.md), e.g. FP_DATA_CHECKS__PSI_MAX=0.1.")
 
     @field_validator("data_dir", "contracts_dir", "feature_repo_dir")
     @classmethod
