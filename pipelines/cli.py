@@ -220,3 +220,8 @@ def _print_summary(result: dict[str, Any]) -> None:
     memory = result["peak_memory_mib"]
     console.print(f"elapsed {result['elapsed_seconds']:.1f}s · peak memory: python {memory['python']:.0f} MiB, "
                   f"jvm {memory['jvm']:.0f} MiB, total {memory['total']:.0f} MiB · data in {result['data_dir']}")
+
+
+from pipelines.commands.training_set import training_set_command  # noqa: E402
+
+app.command("training-set")(training_set_command)

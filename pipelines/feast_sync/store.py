@@ -5,10 +5,15 @@ serialisation). Our own code reads it and pins what depends on the data folder f
 registry and the SQLite online store, with absolute paths under ``settings.data_dir / "feast"`` and Feast's stock
 store classes. So tests and jobs with their own data folder never touch ``data/``, and never depend on the environment
 or the working directory. (The Feast CLI reaches the same files through ``pipelines.feast_sync.data_dir``.)
+
+Another configuration file can be given instead (the stack variant, ``feature_repo/stack/feature_store.yaml``: Redis
+online store). ``${VAR}`` references in it are expanded as Feast expands them; a Redis online store or an SQL registry
+is kept as written, and only a file registry or SQLite store is pinned to the data folder.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,29 +46,39 @@ def online_store_path(settings: Settings) -> Path:
     return feast_dir(settings) / "online_store.db"
 
 
-def repo_config_dict(settings: Settings) -> dict[str, Any]:
-    """The repository's ``feature_store.yaml`` with registry and online store pinned to ``settings``' data folder."""
-    raw = yaml.safe_load((settings.feature_repo_dir / FEATURE_STORE_YAML).read_text(encoding="utf-8"))
-    registry = dict(raw.get("registry") or {})
-    registry.pop("registry_store_type", None)
-    registry.update(registry_type="file", path=str(registry_path(settings)))
-    online = dict(raw.get("online_store") or {})
-    online.update(type="sqlite", path=str(online_store_path(settings)))
+#: Online store types that live in a file under the data folder (Feast's SQLite store and our data-folder plug-in).
+_SQLITE_TYPES = frozenset({"sqlite", "pipelines.feast_sync.data_dir.DataDirSqliteOnlineStore"})
+
+
+def repo_config_dict(settings: Settings, config_file: Path | None = None) -> dict[str, Any]:
+    """``config_file`` (default: the repository's ``feature_store.yaml``) with a file registry and a SQLite online
+    store pinned to ``settings``' data folder; other registries and online stores are kept as written."""
+    path = config_file or settings.feature_repo_dir / FEATURE_STORE_YAML
+    raw = yaml.safe_load(os.path.expandvars(Path(path).read_text(encoding="utf-8")))
+    registry = raw.get("registry") or {}
+    if isinstance(registry, str) or registry.get("registry_type", "file") == "file":
+        registry = {k: v for k, v in ({} if isinstance(registry, str) else registry).items()
+                    if k != "registry_store_type"}
+        registry.update(registry_type="file", path=str(registry_path(settings)))
+    online = dict(raw.get("online_store") or {"type": "sqlite"})
+    if online.get("type", "sqlite") in _SQLITE_TYPES:
+        online.update(type="sqlite", path=str(online_store_path(settings)))
     return {**raw, "registry": registry, "online_store": online}
 
 
-def repo_config(settings: Settings) -> RepoConfig:
+def repo_config(settings: Settings, config_file: Path | None = None) -> RepoConfig:
     from feast.repo_config import RepoConfig
 
-    return RepoConfig(repo_path=settings.feature_repo_dir, **repo_config_dict(settings))
+    return RepoConfig(repo_path=settings.feature_repo_dir, **repo_config_dict(settings, config_file))
 
 
-def open_store(settings: Settings) -> FeatureStore:
-    """A FeatureStore on ``settings``' data folder (created if missing). Objects are not applied: see apply_repo."""
+def open_store(settings: Settings, config_file: Path | None = None) -> FeatureStore:
+    """A FeatureStore on ``settings``' data folder (created if missing), configured by ``config_file`` (default: the
+    repository's ``feature_store.yaml``). Objects are not applied: see apply_repo."""
     from feast import FeatureStore
 
     feast_dir(settings).mkdir(parents=True, exist_ok=True)
-    return FeatureStore(repo_path=str(settings.feature_repo_dir), config=repo_config(settings))
+    return FeatureStore(repo_path=str(settings.feature_repo_dir), config=repo_config(settings, config_file))
 
 
 @dataclass(frozen=True)
@@ -113,3 +128,22 @@ def apply_repo(store: FeatureStore, contracts_with_paths: Iterable[tuple[Contrac
     changes += [f"{verbs[d.transition_type]} {d.infra_object_type} {d.name}"
                 for d in infra_diff.infra_object_diffs if d.transition_type in verbs]
     return AppliedRepo(repo, tuple(changes))
+
+
+def is_applied(store: FeatureStore, contracts_with_paths: Iterable[tuple[Contract, Path]]) -> bool:
+    """Whether the registry already holds every contract's feature view and service as these contracts (same content
+    hash) and Delta paths define them: if so, readers need no ``apply_repo`` first."""
+    from feast.errors import FeastObjectNotFoundException
+
+    from pipelines.codegen.feast_objects import feature_service_name
+
+    for contract, path in contracts_with_paths:
+        try:
+            view = store.get_feature_view(contract.table_name)
+            service = store.get_feature_service(feature_service_name(contract))
+        except FeastObjectNotFoundException:
+            return False
+        if (view.tags.get("contract_hash") != contract.content_hash() or view.batch_source.path != str(path)
+                or service.tags.get("contract_hash") != contract.content_hash()):
+            return False
+    return True
