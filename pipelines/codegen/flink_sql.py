@@ -28,10 +28,11 @@ Semantics (the contract of the generated job; the e2e test recomputes them indep
   ``WATERMARK FOR _rowtime AS _rowtime - <largest allowed_lateness among the source's contracts>``.
 * **Classification** (``_error_reason``, first match wins): ``malformed_json`` (not a JSON object, empty line included),
   ``missing_<key>`` per join key, ``missing_<event_time>``, ``bad_event_time``, ``missing_<col>`` per other required
-  column, ``bad_<col>`` when a present value fails to cast, ``late_event`` when the event time is at or behind the
-  contract's own watermark (``CURRENT_WATERMARK`` plus the gap between the source's largest lateness and this
-  contract's). Only rows with no reason reach the windows; the others go to the contract's dead-letter sink with the
-  raw line, the reason, the source name and file, and the processing time.
+  column, ``bad_<col>`` when a present value fails to cast, ``filtered`` when the contract's ``source.filter`` is not
+  TRUE (rendered from its checked parse tree, see :func:`source_filter_sql`), ``late_event`` when the event time is at
+  or behind the contract's own watermark (``CURRENT_WATERMARK`` plus the gap between the source's largest lateness and
+  this contract's). Only rows with no reason reach the windows; the others go to the contract's dead-letter sink with
+  the raw line, the reason, the source name and file, and the processing time.
 * **Accepted events are counted in the window rows**, not by a branch of their own: the feature sink carries one hidden
   column after the features, ``_accepted_in_step`` = the good events in the row's last step ``[window_end - S,
   window_end)``. Every accepted event lies in exactly one such slice, and the row of that slice exists (the event is
@@ -278,6 +279,8 @@ def error_reason_expression(contract: Contract, max_lateness: timedelta) -> str:
     for name, spec in source.columns.items():
         if spec.type != "string" and name != source.event_time:
             rules.append((f"{_json_value(name)} IS NOT NULL AND {_parse(name, spec.type)} IS NULL", f"bad_{name}"))
+    if source.filter is not None:
+        rules.append((f"({source_filter_sql(contract)}) IS NOT TRUE", "filtered"))
     late_bound = f"CURRENT_WATERMARK({ROWTIME})"
     gap = max_lateness - source.allowed_lateness
     if gap > timedelta(0):
@@ -285,6 +288,22 @@ def error_reason_expression(contract: Contract, max_lateness: timedelta) -> str:
     rules.append((f"{ROWTIME} <= {late_bound}", "late_event"))
     whens = "".join(f"    WHEN {condition} THEN '{reason}'\n" for condition, reason in rules)
     return f"CASE\n{whens}    ELSE NULL\n  END"
+
+
+def source_filter_sql(contract: Contract) -> str:
+    """The contract's ``source.filter`` as Flink SQL over the parsed columns, rendered from the checked parse tree.
+
+    The filter is untrusted text from a pull request: :func:`pipelines.contracts.expressions.parse_filter` refuses
+    anything outside a small safe subset, and only the re-rendered tree (never the text) reaches the job. Events for
+    which it is not TRUE are classified ``filtered`` (dead letters), so accepted + dead letters still equals the input.
+    """
+    from pipelines.contracts.expressions import parse_filter
+
+    columns = contract.source.columns
+    if contract.source.filter is None:
+        raise ValueError(f"contract `{contract.name}` has no source filter")
+    safe = parse_filter(contract.source.filter, {name: spec.type for name, spec in columns.items()})
+    return safe.render(lambda name: _parse(name, columns[name].type))
 
 
 def _used_columns(contract: Contract) -> list[str]:
