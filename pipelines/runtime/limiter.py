@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import math
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
@@ -123,14 +124,9 @@ class HybridLimiter:
         self._updated = self._clock.monotonic()
         self._in_use = 0
         self._waiters: deque[_Waiter] = deque()
-        self._acquired = 0
-        self._rejected = 0
-        self._waited = 0
-        self._wait_s = 0.0
-        label = name or "unnamed"
-        self._m_acquired = metrics.LIMITER_ACQUIRED.labels(label)
-        self._m_rejected = metrics.LIMITER_REJECTED.labels(label)
-        self._m_wait = metrics.LIMITER_WAIT.labels(label)
+        self._now = time.monotonic if self._clock is SYSTEM_CLOCK else self._clock.monotonic
+        # Plain counters under the one lock; Prometheus reads them through a collector (nothing extra per acquire).
+        self._counts = metrics.register_limiter(self, name or "unnamed")
 
     # -- public -------------------------------------------------------------------------------------------------
     def acquire(self, tokens: int = 1, deadline: Deadline | None = None) -> _Permit:
@@ -144,7 +140,8 @@ class HybridLimiter:
     @property
     def stats(self) -> LimiterStats:
         with self._lock:
-            return LimiterStats(self._acquired, self._rejected, self._waited, self._wait_s, self._in_use)
+            c = self._counts
+            return LimiterStats(c.acquired, c.rejected, c.waited, c.wait_s, self._in_use)
 
     # -- the two halves -----------------------------------------------------------------------------------------
     def _validate(self, tokens: int) -> None:
@@ -159,23 +156,21 @@ class HybridLimiter:
 
     def _reject(self) -> None:
         with self._lock:
-            self._rejected += 1
-        self._m_rejected.inc()
+            self._counts.rejected += 1
 
     def _reserve(self, tokens: int, deadline: Deadline | None) -> float:
         """Take ``tokens`` now (possibly into debt); return how long to wait until the debt is repaid."""
         if self.rate is None:
             return 0.0
         with self._lock:
-            now = self._clock.monotonic()
+            now = self._now()
             self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)  # type: ignore[arg-type]
             self._updated = now
             deficit = tokens - self._tokens
             wait = deficit / self.rate if deficit > 0 else 0.0
             left = deadline.remaining() if deadline is not None else None
             if left is not None and wait > left:
-                self._rejected += 1
-                self._m_rejected.inc()
+                self._counts.rejected += 1
                 raise RateLimited(
                     f"limiter {self.name!r}: {tokens} tokens need {wait:.3f}s but the deadline is {left:.3f}s away",
                     retry_after=wait,
@@ -217,13 +212,11 @@ class HybridLimiter:
 
     def _record(self, waited: float) -> None:
         with self._lock:
-            self._acquired += 1
+            counts = self._counts
+            counts.acquired += 1
             if waited > 0:
-                self._waited += 1
-                self._wait_s += waited
-        self._m_acquired.inc()
-        if waited > 0:
-            self._m_wait.inc(waited)
+                counts.waited += 1
+                counts.wait_s += waited
 
     def _slot_timeout(self, deadline: Deadline | None) -> DeadlineExceeded:
         self._reject()
@@ -242,7 +235,7 @@ class _Permit:
     def __enter__(self) -> _Permit:
         lim = self._limiter
         lim._validate(self._tokens)
-        start = lim._clock.monotonic()
+        start = lim._now()
         if lim.max_concurrency is not None:
             waiter = lim._try_slot(None)
             if waiter is not None:
@@ -257,7 +250,7 @@ class _Permit:
         except BaseException:
             self._release()
             raise
-        lim._record(lim._clock.monotonic() - start)
+        lim._record(lim._now() - start)
         return self
 
     def _release(self) -> None:
@@ -281,7 +274,7 @@ class _AsyncPermit:
     async def __aenter__(self) -> _AsyncPermit:
         lim = self._limiter
         lim._validate(self._tokens)
-        start = lim._clock.monotonic()
+        start = lim._now()
         if lim.max_concurrency is not None:
             waiter = lim._try_slot(asyncio.get_running_loop())
             if waiter is not None:
@@ -310,7 +303,7 @@ class _AsyncPermit:
         except BaseException:
             self._release()
             raise
-        lim._record(lim._clock.monotonic() - start)
+        lim._record(lim._now() - start)
         return self
 
     def _release(self) -> None:

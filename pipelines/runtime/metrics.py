@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 STAGE_ITEMS = Counter("fp_stage_items_total", "Items a stage finished successfully.", ["stage"])
 STAGE_ERRORS = Counter(
@@ -31,13 +35,77 @@ STAGE_LATENCY = Histogram(
 STAGE_STUCK_WORKERS = Counter(
     "fp_stage_stuck_workers_total", "Workers still busy after shutdown's drain and abort.", ["stage"]
 )
-LIMITER_ACQUIRED = Counter("fp_limiter_acquired_total", "Admitted limiter acquisitions.", ["limiter"])
-LIMITER_REJECTED = Counter(
-    "fp_limiter_rejections_total",
-    "Requests refused (more than the burst, or not admissible before the deadline).",
-    ["limiter"],
-)
-LIMITER_WAIT = Counter("fp_limiter_wait_seconds_total", "Time spent waiting for the limiter.", ["limiter"])
+
+
+class LimiterCounts:
+    """One limiter's counters; the limiter updates them under its own lock (no Prometheus call per acquire)."""
+
+    __slots__ = ("__weakref__", "acquired", "rejected", "wait_s", "waited")
+
+    def __init__(self) -> None:
+        self.acquired = 0
+        self.rejected = 0
+        self.waited = 0
+        self.wait_s = 0.0
+
+
+_LIVE: dict[int, tuple[str, LimiterCounts]] = {}
+_RETIRED: dict[str, LimiterCounts] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def register_limiter(limiter: object, name: str) -> LimiterCounts:
+    """Counters for a new limiter, exported as ``fp_limiter_*{limiter=name}`` (summed over limiters of that name).
+
+    When the limiter is garbage-collected its counts move to a per-name total, so the exported counters never go down.
+    """
+    counts = LimiterCounts()
+    key = id(counts)
+    with _LIMITERS_LOCK:
+        _LIVE[key] = (name, counts)
+    weakref.finalize(limiter, _retire, key)
+    return counts
+
+
+def _retire(key: int) -> None:
+    with _LIMITERS_LOCK:
+        name, counts = _LIVE.pop(key)
+        total = _RETIRED.setdefault(name, LimiterCounts())
+        total.acquired += counts.acquired
+        total.rejected += counts.rejected
+        total.waited += counts.waited
+        total.wait_s += counts.wait_s
+
+
+class _LimiterCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        totals: dict[str, LimiterCounts] = {}
+        with _LIMITERS_LOCK:
+            for name, counts in [*_LIVE.values(), *_RETIRED.items()]:
+                total = totals.setdefault(name, LimiterCounts())
+                total.acquired += counts.acquired
+                total.rejected += counts.rejected
+                total.waited += counts.waited
+                total.wait_s += counts.wait_s
+        acquired = CounterMetricFamily("fp_limiter_acquired", "Admitted limiter acquisitions.", labels=["limiter"])
+        rejected = CounterMetricFamily(
+            "fp_limiter_rejections",
+            "Requests refused (more than the burst, or not admissible before the deadline).",
+            labels=["limiter"],
+        )
+        waited = CounterMetricFamily("fp_limiter_waits", "Acquisitions that had to wait.", labels=["limiter"])
+        wait_s = CounterMetricFamily(
+            "fp_limiter_wait_seconds", "Time spent waiting for the limiter.", labels=["limiter"]
+        )
+        for name, total in sorted(totals.items()):
+            acquired.add_metric([name], total.acquired)
+            rejected.add_metric([name], total.rejected)
+            waited.add_metric([name], total.waited)
+            wait_s.add_metric([name], total.wait_s)
+        yield from (acquired, rejected, waited, wait_s)
+
+
+REGISTRY.register(_LimiterCollector())
 
 _LATENCY_WINDOW = 10_000
 
