@@ -225,3 +225,7 @@ def _print_summary(result: dict[str, Any]) -> None:
 from pipelines.commands.training_set import training_set_command  # noqa: E402
 
 app.command("training-set")(training_set_command)
+
+from pipelines.commands.materialize import materialize_command  # noqa: E402
+
+app.command("materialize")(materialize_command)

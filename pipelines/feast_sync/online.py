@@ -49,6 +49,7 @@ from pipelines.feast_sync.online_writers import (
 if TYPE_CHECKING:
     from feast import FeatureStore
 
+    from pipelines.config import Settings
     from pipelines.runtime import RetryPolicy, StageConfig
 
 DEFAULT_BATCH_ROWS = 5_000
@@ -171,6 +172,22 @@ def online_writer(store: FeatureStore, contract: Contract) -> OnlineWriter:
                                  feature_fields={f.name: _mmh3(f"{name}:{f.name}") for f in contract.features},
                                  key_ttl_seconds=online.key_ttl_seconds)
     raise UnsupportedOnlineStoreError(f"online_store.type {kind!r}: the online loader writes sqlite or redis")
+
+
+def open_online_store(settings: Settings) -> FeatureStore:
+    """The project's Feast store on ``settings``' data folder with the online store ``settings.online_store`` names:
+    the SQLite file (:func:`pipelines.feast_sync.store.open_store`) or Feast's Redis store at ``settings.redis_url``."""
+    from feast import FeatureStore
+    from feast.repo_config import RepoConfig
+
+    from pipelines.feast_sync.store import feast_dir, open_store, repo_config_dict
+
+    if settings.online_store == "sqlite":
+        return open_store(settings)
+    feast_dir(settings).mkdir(parents=True, exist_ok=True)
+    config = {**repo_config_dict(settings), "online_store": {"type": "redis", "connection_string": settings.redis_url}}
+    return FeatureStore(repo_path=str(settings.feature_repo_dir),
+                        config=RepoConfig(repo_path=settings.feature_repo_dir, **config))
 
 
 def redis_client(connection_string: str) -> Any:
