@@ -1,0 +1,95 @@
+"""Benchmark: parallel speed-up of a CPU-bound cpu stage (build + validate Arrow batches): 2 pinned workers vs 1,
+and pinned vs unpinned, medians of several runs.
+
+Each item is a batch of raw event dicts; the worker builds an Arrow table, validates it (no null keys, amounts in
+range, timestamps ordered within the window) and returns the count of valid rows: the shape of the commit stage's
+CPU work. Worker start-up is excluded (stages are started before timing).
+
+    .venv/bin/python benchmarks/runtime_speedup.py --batches 48 --rows 20000 --repeat 3
+
+Results: benchmarks/results/runtime_speedup.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))  # spawned workers import this module by name
+
+from pipelines.runtime import Stage, StageConfig, allowed_cpus  # noqa: E402
+
+
+def make_batch(seed: int, rows: int) -> list[dict[str, Any]]:
+    return [
+        {"user_id": f"u{(seed * 7919 + i) % 5000}", "amount": ((seed + i) * 37) % 10_000 / 7.0, "ts": 1_700_000_000 + i}
+        for i in range(rows)
+    ]
+
+
+def convert_and_validate(batch: list[dict[str, Any]]) -> int:
+    """CPU-bound: Python rows → Arrow table → vectorised checks → count of valid rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = pa.Table.from_pylist(batch)
+    valid = pc.and_(
+        pc.is_valid(table["user_id"]), pc.and_(pc.greater_equal(table["amount"], 0), pc.less(table["amount"], 2_000))
+    )
+    ordered = pc.all(pc.greater_equal(pc.subtract(table["ts"].slice(1), table["ts"].slice(0, len(table) - 1)), 0))
+    keys = pc.count_distinct(table["user_id"]).as_py()
+    return int(pc.sum(valid).as_py()) + int(ordered.as_py()) + 0 * keys
+
+
+def timed(config: StageConfig, batches: list[list[dict[str, Any]]]) -> float:
+    with Stage("bench-speedup", convert_and_validate, kind="cpu", config=config) as stage:
+        list(stage.map(batches[:2]))  # warm the workers (pyarrow import)
+        started = time.perf_counter()
+        total = sum(stage.map(batches))
+        elapsed = time.perf_counter() - started
+    assert total > 0
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=48)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    cpus = allowed_cpus()
+    batches = [make_batch(seed, args.rows) for seed in range(args.batches)]
+    variants = {
+        "1 worker, pinned": StageConfig(workers=1, cpus=cpus[:1]),
+        f"{len(cpus)} workers, pinned": StageConfig(),
+        f"{len(cpus)} workers, unpinned": StageConfig(pin=False),
+    }
+    runs: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.repeat):
+        for name, config in variants.items():  # interleaved, so machine noise hits all variants alike
+            runs[name].append(timed(config, batches))
+    medians = {name: statistics.median(times) for name, times in runs.items()}
+    base = medians["1 worker, pinned"]
+    rows_total = args.batches * args.rows
+    result = {"cpus": cpus, "batches": args.batches, "rows": args.rows, "repeat": args.repeat, "variants": {}}
+    for name, seconds in medians.items():
+        result["variants"][name] = {
+            "median_s": round(seconds, 3),
+            "rows_per_s": round(rows_total / seconds),
+            "speedup_vs_1": round(base / seconds, 2),
+            "runs_s": [round(s, 3) for s in runs[name]],
+        }
+        print(f"{name:<24} {seconds:7.3f} s  {rows_total / seconds:>10.0f} rows/s  speed-up {base / seconds:4.2f}x")
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "runtime_speedup.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
