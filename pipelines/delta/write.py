@@ -13,6 +13,9 @@ finished ones into a Delta commit with delta-rs (see DESIGN.md, decision 4).
 * Part files may carry ``trailing`` columns after the Delta ones (the job's bookkeeping, e.g. accepted-event counts):
   they are read with their own types, returned in :class:`CommitResult` and never written to Delta, so the table's
   schema stays exactly :func:`~pipelines.delta.schema.delta_schema`.
+* Exactly once: given ``app_id`` and ``txn_version``, the commit carries Delta's ``txn`` action (app id + version) and
+  is skipped when the table's ``transaction_version(app_id)`` is already at or past ``txn_version`` (a replay after a
+  crash). :mod:`pipelines.delta.commit` numbers the batches; see docs/exactly-once.md.
 * A new table is created with the contract's schema, and its properties (:func:`table_properties`) are set through
   ``alter.set_table_properties``: delta-rs 1.6 refuses custom keys in ``configuration=`` at create/write time
   ("Error parsing property") but accepts them there.
@@ -20,14 +23,14 @@ finished ones into a Delta commit with delta-rs (see DESIGN.md, decision 4).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from pipelines.contracts.model import Contract
@@ -46,6 +49,7 @@ class CommitResult:
     version: int | None
     files: int
     trailing: pa.Table | None = None
+    skipped: bool = False  # the table already holds this (app_id, txn_version): nothing was written
 
 
 def finished_part_files(part_dir: Path) -> list[Path]:
@@ -96,15 +100,44 @@ def ensure_table(contract: Contract, table_path: Path) -> DeltaTable:
     return table
 
 
-def commit_part_files(contract: Contract, part_dir: Path, table_path: Path, *, ingested_at: datetime | None = None,
-                      trailing: pa.Schema | None = None) -> CommitResult:
-    """Append every finished part file under ``part_dir`` to the contract's Delta table as one commit.
+def append_once(table: DeltaTable, data: pa.Table, *, app_id: str | None = None, txn_version: int | None = None,
+                metadata: Mapping[str, str] | None = None) -> tuple[int | None, bool]:
+    """Append ``data`` as one commit; with ``app_id``/``txn_version``, at most once per (app id, version).
 
-    ``trailing`` names the columns the part files carry after the Delta ones; they come back in
-    :attr:`CommitResult.trailing` and are not committed. Creates the table on first use. With no rows, no data commit
-    is made (``version`` is the table's current one).
+    Returns ``(version, skipped)``: the table version holding the rows (None when nothing was written) and whether
+    the commit was skipped because the table already holds this transaction (a replayed batch).
     """
-    files = finished_part_files(part_dir)
+    if (app_id is None) != (txn_version is None):
+        raise ValueError("app_id and txn_version go together")
+    if app_id is not None and txn_version is not None:
+        done = table.transaction_version(app_id)
+        if done is not None and done >= txn_version:
+            return None, True
+    if data.num_rows == 0:
+        return None, False
+    transactions = [Transaction(app_id, txn_version)] if app_id is not None and txn_version is not None else None
+    write_deltalake(table, data, mode="append",
+                    commit_properties=CommitProperties(custom_metadata=dict(metadata or {}),
+                                                       app_transactions=transactions))
+    table.update_incremental()
+    return table.version(), False
+
+
+def commit_part_files(contract: Contract, part_dir: Path | None, table_path: Path, *,
+                      files: Sequence[Path] | None = None, ingested_at: datetime | None = None,
+                      trailing: pa.Schema | None = None, app_id: str | None = None,
+                      txn_version: int | None = None) -> CommitResult:
+    """Append finished part files to the contract's Delta table as one commit.
+
+    The files are ``files`` when given, else every finished part file under ``part_dir``. ``trailing`` names the
+    columns the part files carry after the Delta ones; they come back in :attr:`CommitResult.trailing` and are not
+    committed. ``app_id`` + ``txn_version`` make the commit idempotent (:func:`append_once`): a replay is skipped
+    (``skipped``) but still returns the rows and trailing columns it read. Creates the table on first use. With no
+    rows, no data commit is made (``version`` is the table's current one).
+    """
+    if files is None:
+        files = finished_part_files(part_dir) if part_dir is not None else []
+    files = list(files)
     schema = delta_schema(contract)
     rows_schema = pa.schema([f for f in schema if f.name != INGESTED_AT])
     extra = trailing if trailing is not None else pa.schema([])
@@ -112,12 +145,12 @@ def commit_part_files(contract: Contract, part_dir: Path, table_path: Path, *, i
     rows = read.select(rows_schema.names)
     extra_rows = read.select(extra.names)
     table = ensure_table(contract, table_path)
-    if rows.num_rows == 0:
-        return CommitResult(table_path, 0, table.version(), len(files), extra_rows)
     instant = (ingested_at or datetime.now(UTC)).astimezone(UTC)
     stamp = pa.array([instant] * rows.num_rows, TIMESTAMP)
     data = pa.Table.from_arrays([*rows.columns, stamp], schema=schema)
     metadata = {"contract": contract.name, "contract_version": contract.version,
                 "contract_hash": contract.content_hash(), "part_files": str(len(files))}
-    write_deltalake(table, data, mode="append", commit_properties=CommitProperties(custom_metadata=metadata))
-    return CommitResult(table_path, rows.num_rows, DeltaTable(str(table_path)).version(), len(files), extra_rows)
+    version, skipped = append_once(table, data, app_id=app_id, txn_version=txn_version, metadata=metadata)
+    if version is None and not skipped:
+        version = table.version()
+    return CommitResult(table_path, rows.num_rows, version, len(files), extra_rows, skipped)
