@@ -336,6 +336,8 @@ class Stage(Generic[T, R]):
                         sized,
                         f"stage {self.name!r} timed out at item {head.index}: {what}; outstanding work cancelled",
                     )
+                if not head.future.done():
+                    continue  # a stop request arrived: the loop starts the drain clock, then waits again
                 error = head.future.exception() if not head.future.cancelled() else Cancelled("cancelled")
                 if error is not None:
                     kind = StageTimeout if isinstance(error, DeadlineExceeded) else StageError

@@ -137,3 +137,17 @@ def test_sigterm_drains_in_flight_work_and_keeps_the_rest(kind: str) -> None:
     assert 0 < len(done) < len(items) and stopped_in < 3.0
     assert done == list(range(len(done)))  # finished in-flight items were handed back in order
     assert caught.value.unprocessed == items[len(done) :]  # and the rest is kept: nothing lost, nothing twice
+
+
+def test_stop_with_a_stuck_item_ends_after_the_drain_timeout() -> None:
+    release = threading.Event()
+    config = StageConfig(workers=1, queue_size=2, drain_timeout_s=0.2)
+    with Stage("stop-stuck", release.wait, kind="thread", config=config) as stage:
+        timer = threading.Timer(0.1, stage.stop)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(StageStopped, match="did not drain") as caught:
+            list(stage.map([30.0, 31.0, 32.0, 33.0]))
+        assert time.monotonic() - started < 2.0
+        release.set()
+    assert caught.value.unprocessed == [30.0, 31.0, 32.0, 33.0]
