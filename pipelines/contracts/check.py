@@ -478,6 +478,11 @@ def collect_contract_files(paths: Iterable[Path | str]) -> list[Path]:
 
 def check_contracts(paths: Iterable[Path | str]) -> list[ContractReport]:
     """Load and check every contract file under ``paths``; one report per file, in file order."""
+    return check_contracts_loaded(paths)[0]
+
+
+def check_contracts_loaded(paths: Iterable[Path | str]) -> tuple[list[ContractReport], list[LoadedContract]]:
+    """:func:`check_contracts`, also returning the contracts that loaded (breaking-change and data checks use them)."""
     reports: list[ContractReport] = []
     loaded_contracts: list[LoadedContract] = []
     for file in collect_contract_files(paths):
@@ -493,4 +498,4 @@ def check_contracts(paths: Iterable[Path | str]) -> list[ContractReport]:
     shared = check_shared_sources(loaded_contracts)
     for report in reports:
         report.findings = sorted([*report.findings, *across.get(report.file, []), *shared.get(report.file, [])])
-    return reports
+    return reports, loaded_contracts

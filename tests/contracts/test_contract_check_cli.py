@@ -70,9 +70,10 @@ def test_json_output_is_a_stable_document() -> None:
     result = feature_check("--format", "json", "contracts", "tests/contracts/broken/fallback-type.yaml")
     assert result.returncode == 1
     document = json.loads(result.stdout)
-    assert list(document) == ["ok", "contracts", "summary"]
-    assert document["ok"] is False
-    assert document["summary"] == {"contracts": 4, "passed": 3, "failed": 1, "errors": 1, "warnings": 0}
+    assert list(document) == ["ok", "base", "contracts", "suppressed", "summary"]  # docs/feature-check.md
+    assert document["ok"] is False and document["base"] is None and document["suppressed"] == []
+    assert document["summary"] == {"contracts": 4, "passed": 3, "failed": 1, "errors": 1, "warnings": 0, "infos": 0,
+                                   "suppressed": 0}
     by_file = {c["file"]: c for c in document["contracts"]}
     fallback = by_file["tests/contracts/broken/fallback-type.yaml"]
     assert list(fallback) == ["file", "name", "version", "ok", "findings"]
