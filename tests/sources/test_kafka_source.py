@@ -30,7 +30,7 @@ from pipelines.sources.kafka_broker import KafkaBroker
 pytestmark = pytest.mark.e2e
 
 CONTRACT_NAMES = ("user_txn_stats", "merchant_risk_profile")
-EVENTS = 20_000
+EVENTS = 10_000
 PARTITIONS = 2
 
 

@@ -1,0 +1,18 @@
+CREATE TEMPORARY TABLE `transactions__source` (
+  _line STRING,
+  _kafka_topic STRING METADATA FROM 'topic' VIRTUAL,
+  _kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+  _kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
+  _source_file AS CONCAT('kafka://', _kafka_topic, '/', CAST(_kafka_partition AS STRING), '/', CAST(_kafka_offset AS STRING)),
+  _rowtime AS COALESCE(TRY_CAST(REPLACE(REPLACE(JSON_VALUE(_line, '$.event_ts'), 'T', ' '), 'Z', '') AS TIMESTAMP(3)), TIMESTAMP '1970-01-01 00:00:00'),
+  WATERMARK FOR _rowtime AS _rowtime - INTERVAL '0 00:00:30.000' DAY TO SECOND(3)
+) WITH (
+  'connector' = 'kafka',
+  'topic' = 'transactions',
+  'properties.bootstrap.servers' = '127.0.0.1:9092',
+  'properties.group.id' = 'feature-platform',
+  'scan.startup.mode' = 'earliest-offset',
+  'scan.bounded.mode' = 'latest-offset',
+  'format' = 'raw',
+  'raw.charset' = 'UTF-8'
+);
