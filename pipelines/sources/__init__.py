@@ -1,1 +1,7 @@
-"""Event sources for the local default: a seeded generator of realistic JSON-lines events per contract source."""
+"""Event sources: where a contract source's JSON lines come from (see ``docs/sources.md``).
+
+* ``location``: the typed locations (files, monitored folder, Kafka topic) the generated job reads.
+* ``generator``: seeded, realistic events written as JSON-lines files (the embedded default and the tests).
+* ``resolve``: what a bounded run needs from its sources (counts, pinned Kafka offsets, connector jars).
+* ``kafka``: Kafka at the edges (settings → location, publishing, offsets); ``kafka_broker``: a local KRaft broker.
+"""
