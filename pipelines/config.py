@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     redis_url: str = Field("127.0.0.1:6379", min_length=3,
                            description="Redis for `online_store: redis`, as Feast's connection string "
                                        "(`host:port[,db=0,password=...]`).")
+    test_crash_at: str | None = Field(None, description="TEST ONLY: the pipeline SIGKILLs itself at this point "
+                                      "(pipelines.delta.bookkeeping.CRASH_POINTS); used by the crash-recovery test.")
     stages: dict[str, StageConfig] = Field(default_factory=dict,
                                            description="Runtime stage settings by stage name (see docs/runtime.md); "
                                                        "read with stage(name).")

@@ -343,13 +343,22 @@ def good_view_ddl(contract: Contract) -> str:
 # ------------------------------------------------------------------------------------------------------------ sinks
 
 
-def _sink_ddl(name: str, columns: Iterable[tuple[str, str]], path: str) -> str:
+#: The dead-letter sink runs as ONE task in its own vertex. Chained to the source (same parallelism), its file writer
+#: (which keeps its part counter in union list state) sat in the source's vertex; with p=2 and one input file the
+#: source task without a split finishes at once, and Flink then declined every checkpoint ("has used UnionListState,
+#: but part of its tasks has called operators' finish method"): no finished part file until the job ended, so
+#: nothing could be committed while the job ran. A single task behind a rebalance finishes only when every source does.
+DEAD_LETTER_SINK_PARALLELISM = 1
+
+
+def _sink_ddl(name: str, columns: Iterable[tuple[str, str]], path: str, *, parallelism: int | None = None) -> str:
     body = ",\n".join(f"  {quote_identifier(column)} {sql_type}" for column, sql_type in columns)
+    parallel = f"  'sink.parallelism' = '{parallelism}',\n" if parallelism is not None else ""
     return (
         f"CREATE TEMPORARY TABLE {name} (\n{body}\n) WITH (\n"
         f"  'connector' = 'filesystem',\n"
         f"  'path' = {quote_literal(path)},\n"
-        f"  'format' = 'csv',\n"
+        f"  'format' = 'csv',\n{parallel}"
         f"  'csv.null-literal' = {quote_literal(CSV_NULL_LITERAL)}\n"
         f")"
     )
@@ -459,6 +468,7 @@ def build_job_sql(contracts: Sequence[Contract], source_paths: Mapping[str, Sour
             ddl.append(classified_view_ddl(contract, group))
             ddl.append(good_view_ddl(contract))
             ddl.append(_sink_ddl(_table(table, "features"), feature_sink_columns(contract), paths.features))
-            ddl.append(_sink_ddl(_table(table, "dead_letters"), DEAD_LETTER_COLUMNS, paths.dead_letters))
+            ddl.append(_sink_ddl(_table(table, "dead_letters"), DEAD_LETTER_COLUMNS, paths.dead_letters,
+                                  parallelism=DEAD_LETTER_SINK_PARALLELISM))
             inserts += [feature_insert(contract), dead_letter_insert(contract)]
     return JobSql(tuple(ddl), tuple(inserts))

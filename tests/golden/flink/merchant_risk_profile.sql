@@ -66,6 +66,7 @@ CREATE TEMPORARY TABLE `merchant_risk_profile_v2__dead_letters` (
   'connector' = 'filesystem',
   'path' = 'file:///run/merchant_risk_profile_v2/dead_letters',
   'format' = 'csv',
+  'sink.parallelism' = '1',
   'csv.null-literal' = '\N'
 );
 

@@ -67,6 +67,7 @@ CREATE TEMPORARY TABLE `session_clickstream_v0__dead_letters` (
   'connector' = 'filesystem',
   'path' = 'file:///run/session_clickstream_v0/dead_letters',
   'format' = 'csv',
+  'sink.parallelism' = '1',
   'csv.null-literal' = '\N'
 );
 

@@ -67,6 +67,7 @@ CREATE TEMPORARY TABLE `user_txn_stats_v1__dead_letters` (
   'connector' = 'filesystem',
   'path' = 'file:///run/user_txn_stats_v1/dead_letters',
   'format' = 'csv',
+  'sink.parallelism' = '1',
   'csv.null-literal' = '\N'
 );
 
@@ -126,6 +127,7 @@ CREATE TEMPORARY TABLE `merchant_risk_profile_v2__dead_letters` (
   'connector' = 'filesystem',
   'path' = 'file:///run/merchant_risk_profile_v2/dead_letters',
   'format' = 'csv',
+  'sink.parallelism' = '1',
   'csv.null-literal' = '\N'
 );
 
