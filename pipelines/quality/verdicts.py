@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipelines.contracts.durations import format_duration
-from pipelines.contracts.load import LoadedContract
+from pipelines.contracts.load import LoadedContract, YamlPath
 from pipelines.contracts.model import Contract
 from pipelines.quality.metrics import TableMetrics
 from pipelines.quality.suite import null_rate_limit
@@ -60,13 +60,14 @@ def change_verdicts(loaded: LoadedContract, base: Contract, metrics: TableMetric
                 ("features", index), "data-definition-changed",
                 f"`{feature.name}` changes its definition; the values in {contract.table_name} were computed with "
                 f"the old one, so its data checks describe that until the job rewrites the table", "info"))
-        _null_rate_verdict(loaded, base, feature.name, metrics, verdicts)
+        _tightened_null_rate(loaded, base, feature.name, metrics, verdicts)
+    _loosened_null_rates(loaded, base, metrics, verdicts)
     _freshness_verdict(loaded, base, metrics, now, verdicts)
     return verdicts
 
 
-def _null_rate_verdict(loaded: LoadedContract, base: Contract, name: str, metrics: TableMetrics,
-                       verdicts: Verdicts) -> None:
+def _tightened_null_rate(loaded: LoadedContract, base: Contract, name: str, metrics: TableMetrics,
+                        verdicts: Verdicts) -> None:
     new_limit, path = null_rate_limit(loaded.contract, name)
     old_limit, _ = null_rate_limit(base, name)
     share = metrics.null_share[name]
@@ -76,11 +77,27 @@ def _null_rate_verdict(loaded: LoadedContract, base: Contract, name: str, metric
             f"the new null-rate limit of {percent(new_limit)} for `{name}` is already violated by "
             f"{percent(share)} of current rows ({metrics.rows:,} rows; the old limit was {percent(old_limit)})"))
         verdicts.superseded.add(("data-null-rate", name))
-    elif new_limit > old_limit and share <= old_limit:
-        verdicts.findings.append(loaded.finding(
-            path, "data-limit-loosened",
-            f"the null-rate limit of `{name}` is loosened from {percent(old_limit)} to {percent(new_limit)}, but "
-            f"current data ({percent(share)} null) already meets the old limit", "info"))
+
+
+def _loosened_null_rates(loaded: LoadedContract, base: Contract, metrics: TableMetrics, verdicts: Verdicts) -> None:
+    """One info per loosened setting, when every feature it governs already meets the old limit."""
+    governed: dict[YamlPath, list[tuple[str, float, float]]] = {}
+    base_names = {f.name for f in base.features}
+    for name in metrics.null_share:
+        if name in base_names:
+            new_limit, path = null_rate_limit(loaded.contract, name)
+            governed.setdefault(path, []).append((name, new_limit, null_rate_limit(base, name)[0]))
+    for path, features in governed.items():
+        loosened = [(name, new, old) for name, new, old in features if new > old]
+        if not loosened or len(loosened) != len(features):
+            continue
+        worst = max(features, key=lambda item: metrics.null_share[item[0]])[0]
+        if all(metrics.null_share[name] <= old for name, _, old in loosened):
+            _, new, old = loosened[0]
+            verdicts.findings.append(loaded.finding(
+                path, "data-limit-loosened",
+                f"the null-rate limit is loosened from {percent(old)} to {percent(new)}, but current data already "
+                f"meets the old one (most nulls: `{worst}`, {percent(metrics.null_share[worst])})", "info"))
 
 
 def _freshness_verdict(loaded: LoadedContract, base: Contract, metrics: TableMetrics, now: datetime,
