@@ -45,18 +45,27 @@ def _feast(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProces
                           capture_output=True, text=True, timeout=180, check=False)
 
 
-def test_feast_cli_follows_fp_data_dir_and_agrees_with_our_store(settings: Settings) -> None:
+def test_feast_cli_plans_applies_and_agrees_with_our_store(settings: Settings) -> None:
+    """``feast plan`` and ``feast apply`` on the generated definitions, following FP_DATA_DIR."""
+    contracts = contracts_with_delta_paths(settings)
+    planned = _feast("plan", data_dir=settings.data_dir)
+    assert planned.returncode == 0, planned.stderr
+    for contract, _ in contracts:
+        assert f"Created feature view {contract.table_name}" in planned.stdout
+        assert f"Created feature service {contract.table_name}" in planned.stdout
     applied = _feast("apply", data_dir=settings.data_dir)
     assert applied.returncode == 0, applied.stderr
     assert registry_path(settings).exists() and online_store_path(settings).exists()
     # Our store reads what the CLI wrote, and finds nothing to change: both describe the same project and files.
     store = open_store(settings)
-    contracts = contracts_with_delta_paths(settings)
     assert sorted(v.name for v in store.list_feature_views()) == sorted(c.table_name for c, _ in contracts)
     assert sorted(s.name for s in store.list_feature_services()) == sorted(c.table_name for c, _ in contracts)
     assert apply_repo(store, contracts).changes == ()
     source = store.get_feature_view("user_txn_stats_v1").batch_source
     assert source.path == str(settings.data_dir / "delta" / "user_txn_stats_v1")
+    again = _feast("plan", data_dir=settings.data_dir)
+    assert again.returncode == 0, again.stderr
+    assert "No changes to registry" in again.stdout and "No changes to infrastructure" in again.stdout
 
 
 def test_feast_cli_stops_on_an_invalid_contract(tmp_path: Path) -> None:
