@@ -229,3 +229,7 @@ app.command("training-set")(training_set_command)
 from pipelines.commands.materialize import materialize_command  # noqa: E402
 
 app.command("materialize")(materialize_command)
+
+from pipelines.commands.backfill import backfill_command  # noqa: E402
+
+app.command("backfill")(backfill_command)
