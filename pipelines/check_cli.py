@@ -89,6 +89,13 @@ def _compare_with_base(ref: str, paths: list[Path], reports: list[ContractReport
         raise UsageError(f"--base {ref}: {exc}") from None
     run.base, run.base_commit = ref, snapshot.commit
     by_file = {report.file: report for report in reports}
+    for problem in snapshot.problems:  # shown, not failed: the pull request did not write the base
+        report = by_file.get(problem.file)
+        if report is None:
+            report = by_file[problem.file] = ContractReport(problem.file)
+            reports.append(report)
+        report.findings.append(Finding(problem.file, problem.line, problem.column, problem.yaml_path, problem.rule,
+                                       f"in the base revision {ref} (not compared): {problem.message}", "info"))
     for change in compare_sets(snapshot.contracts, loaded):
         report = by_file.get(change.file)
         if report is None:  # a deleted contract: its report names the old file
@@ -111,7 +118,8 @@ def _run_data_checks(loaded: list[LoadedContract], reports: list[ContractReport]
     from pipelines.config import Settings
 
     by_file = {report.file: report for report in reports}
-    for item in run_data_checks(loaded, Settings(), base=base):
+    base_contracts = {name: entry.contract for name, entry in base.items()} if base is not None else None
+    for item in run_data_checks(loaded, Settings(), base_contracts=base_contracts):
         if isinstance(item, ContractReport):
             target = by_file.setdefault(item.file, item)
             if target is not item:

@@ -76,7 +76,7 @@ def _features(base: Contract, head: Contract) -> Iterator[Raw]:
                    f"the old name is not carried over; keep `{name}` (deprecate it) and add `{twin}` beside it")
     for name in deleted:
         if old[name].deprecated and name in head.reserved:
-            yield ("feature-deleted", ("reserved",), f"feature `{name}` was deleted after being deprecated and its "
+            yield ("feature-deleted", ("reserved", KEY), f"feature `{name}` was deleted after being deprecated and its "
                                                      f"name is reserved: allowed")
         else:
             hint = "mark it `deprecated: true` in a release first, then delete it and list its name in `reserved`"
@@ -106,7 +106,7 @@ def _feature(old: Feature, new: Feature, path: YamlPath) -> Iterator[Raw]:
                f"feature `{name}` now aggregates with {new.aggregation} instead of {old.aggregation}: same name, "
                f"different meaning; add a new feature instead")
     if old.window != new.window:
-        yield ("feature-window-changed", (*path, "window"),
+        yield ("feature-window-changed", (*path, "window", KEY),
                f"feature `{name}` now covers {_window(new)} instead of {_window(old)}: same name, different meaning; "
                f"add a new feature instead")
     if old.column != new.column:
@@ -146,9 +146,9 @@ def _source(base: Contract, head: Contract) -> Iterator[Raw]:
             now = "required" if spec.required else "optional"
             effect = ("events without it now go to the dead-letter table" if spec.required
                       else "features over it may now be computed from events without it")
-            yield "required-changed", path, f"column `{column}` is now {now}: {effect}"
+            yield "required-changed", (*path, KEY), f"column `{column}` is now {now}: {effect}"
         if before.description != spec.description:
-            yield "metadata-changed", path, f"the description of column `{column}` changed"
+            yield "metadata-changed", (*path, KEY), f"the description of column `{column}` changed"
     if new.allowed_lateness < old.allowed_lateness:
         yield ("constraint-tightened", ("source", "allowed_lateness"),
                f"allowed_lateness went down from {format_duration(old.allowed_lateness)} to "
@@ -170,7 +170,7 @@ def _source(base: Contract, head: Contract) -> Iterator[Raw]:
 def _entity(base: Contract, head: Contract) -> Iterator[Raw]:
     old, new = base.entity, head.entity
     if old.name != new.name or old.join_keys != new.join_keys:
-        yield ("entity-changed", ("entity", "join_keys") if old.join_keys != new.join_keys else ("entity", "name"),
+        yield ("entity-changed", ("entity", "join_keys", KEY) if old.join_keys != new.join_keys else ("entity", "name"),
                f"the entity changed from {old.name}{old.join_keys} to {new.name}{new.join_keys}: every row is keyed "
                f"differently; a new entity is a new contract or a new major version")
     for key in new.join_keys:
@@ -195,7 +195,7 @@ def _serving_and_sla(base: Contract, head: Contract) -> Iterator[Raw]:
     yield from _limit(old.null_rate_max, new.null_rate_max, ("sla", "null_rate_max"), "sla.null_rate_max", str)
     for name in sorted(set(old.features) | set(new.features)):
         before, after = old.features.get(name), new.features.get(name)
-        path: YamlPath = ("sla", "features", name) if after is not None else ("sla", KEY)
+        path: YamlPath = ("sla", "features", name, KEY) if after is not None else ("sla", KEY)
         fresh = (before.freshness if before else None) or old.freshness, (after.freshness if after else None) or \
             new.freshness
         nulls = ((before.null_rate_max if before else None) or old.null_rate_max,
@@ -209,12 +209,12 @@ def _serving_and_sla(base: Contract, head: Contract) -> Iterator[Raw]:
         if before == after:
             continue
         if before is None:
-            yield "fallback-added", ("degradation", name), f"feature `{name}` got the fallback `{after.fallback}`"
+            yield "fallback-added", ("degradation", name, KEY), f"feature `{name}` got the fallback `{after.fallback}`"
         elif after is None:
             yield ("fallback-changed", ("degradation", KEY),
                    f"the fallback of `{name}` (`{before.fallback}`) was removed: serving now returns nothing for it")
         else:
-            yield ("fallback-changed", ("degradation", name),
+            yield ("fallback-changed", ("degradation", name, KEY),
                    f"the fallback of `{name}` changed from {_fallback(before)} to {_fallback(after)}: what consumers "
                    f"receive when the value is missing changes")
 
@@ -241,12 +241,12 @@ def _top_level(base: Contract, head: Contract) -> Iterator[Raw]:
         if getattr(base, key) != getattr(head, key):
             yield "metadata-changed", (key,), f"`{key}` changed"
     if base.rollout != head.rollout:
-        yield "metadata-changed", ("rollout",), "the rollout plan changed"
+        yield "metadata-changed", ("rollout", KEY), "the rollout plan changed"
     if head.deprecated and not base.deprecated:
         yield "contract-deprecated", ("deprecated",), f"contract `{head.name}` is now deprecated"
     for name in base.reserved:
         if name not in head.reserved:
-            yield ("reserved-deleted", ("reserved",),
+            yield ("reserved-deleted", ("reserved", KEY),
                    f"`{name}` was removed from `reserved`; a reserved name stays reserved for good")
 
 

@@ -197,7 +197,7 @@ class Contract(StrictModel):
     degradation: dict[Identifier, Fallback] = Field(default_factory=dict,
                                                     description="Fallback per feature name.")
     rollout: Rollout = Field(default_factory=Rollout)
-    compatibility: Compatibility = Field("BACKWARD", description="What changes of this contract must not break; "
+    compatibility: Compatibility = Field("FULL", description="What changes of this contract must not break; "
                                                                  "see docs/feature-check.md.")
     deprecated: bool = Field(False, description="Announces removal: a deprecated contract may be deleted without a "
                                                 "breaking-change error.")
@@ -239,4 +239,4 @@ class Contract(StrictModel):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-_LATER_KEYS: tuple[tuple[str, object], ...] = (("compatibility", "BACKWARD"), ("deprecated", False), ("reserved", []))
+_LATER_KEYS: tuple[tuple[str, object], ...] = (("compatibility", "FULL"), ("deprecated", False), ("reserved", []))
