@@ -271,3 +271,16 @@ def test_data_hook_reports_a_missing_module_as_a_usage_error(repo: Path, tmp_pat
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.startswith("feature-check: error: --data needs the data checks (pipelines.quality)")
     assert "Traceback" not in result.stderr
+
+
+def test_docs_list_every_rule_and_format() -> None:
+    import re
+
+    from pipelines.check_output import FORMATS
+    from pipelines.compat.suppressions import SUPPRESSION_RULES
+
+    doc = (ROOT / "docs" / "feature-check.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z-]+)` \|", doc, flags=re.MULTILINE))
+    assert set(COMPAT_RULES) <= documented
+    assert all(f"`{rule}`" in doc for rule in SUPPRESSION_RULES)
+    assert set(FORMATS) <= documented
