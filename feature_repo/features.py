@@ -1,7 +1,7 @@
 """The Feast definitions of the platform, built from ``contracts/`` when Feast imports this module.
 
 Nothing about a feature is written here: each contract becomes an entity (shared ones once), a Delta file source, a
-feature view ``<contract>_v<major>`` and a feature service ``<contract>`` (see ``pipelines/codegen/feast_objects.py``).
+feature view and a feature service, both ``<contract>_v<major>`` (see ``pipelines/codegen/feast_objects.py``).
 Feast finds objects by scanning this module's globals, so each object is bound to a global named after it.
 
 An invalid contract makes the import fail with its ``file:line:col`` message: ``feast plan``/``apply`` then stop
