@@ -81,3 +81,19 @@ def test_unknown_source_falls_back_to_generic_values_by_type(tmp_path: Path) -> 
     event = json.loads(generated.files[0].read_text().splitlines()[0])
     assert isinstance(event["dwell_ms"], int) and isinstance(event["price"], float)
     assert event["page_id"].startswith("page_id_")
+
+
+def test_encoding_in_chunks_on_threads_gives_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bytes depend on the seed only, not on how the encoding is split over threads (or the files over chunks)."""
+    import pipelines.sources.generator as generator
+
+    spec = SourceSpec.from_contracts(_contracts("transactions"))
+    whole = write_events(spec, tmp_path / "whole", 5000, files=2, bad_lines=1, seed=9, entities=40)
+    monkeypatch.setattr(generator, "ENCODE_CHUNK", 777)
+    chunked = write_events(spec, tmp_path / "chunked", 5000, files=2, bad_lines=1, seed=9, entities=40)
+    chunked_clean = write_events(spec, tmp_path / "chunked_clean", 5000, files=3, seed=9, entities=40)
+    monkeypatch.setattr(generator, "ENCODE_CHUNK", 1 << 20)
+    whole_clean = write_events(spec, tmp_path / "whole_clean", 5000, files=3, seed=9, entities=40)
+    assert [p.read_bytes() for p in whole.files] == [p.read_bytes() for p in chunked.files]
+    assert [p.read_bytes() for p in whole_clean.files] == [p.read_bytes() for p in chunked_clean.files]
+    assert sum(p.read_bytes().count(b"\n") for p in chunked_clean.files) == 5000
