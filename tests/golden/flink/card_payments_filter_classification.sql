@@ -1,0 +1,10 @@
+CASE
+    WHEN _line IS NULL OR NOT (_line IS JSON OBJECT) THEN 'malformed_json'
+    WHEN JSON_VALUE(_line, '$.user_id') IS NULL THEN 'missing_user_id'
+    WHEN JSON_VALUE(_line, '$.event_ts') IS NULL THEN 'missing_event_ts'
+    WHEN TRY_CAST(REPLACE(REPLACE(JSON_VALUE(_line, '$.event_ts'), 'T', ' '), 'Z', '') AS TIMESTAMP(3)) IS NULL THEN 'bad_event_time'
+    WHEN JSON_VALUE(_line, '$.amount') IS NOT NULL AND TRY_CAST(JSON_VALUE(_line, '$.amount') AS DOUBLE) IS NULL THEN 'bad_amount'
+    WHEN ((((TRY_CAST(JSON_VALUE(_line, '$.amount') AS DOUBLE) > 0) AND ((JSON_VALUE(_line, '$.channel') IS NULL) OR (LOWER(JSON_VALUE(_line, '$.channel')) NOT IN ('test', 'qa')))) AND (JSON_VALUE(_line, '$.channel') <> 'o''brien'))) IS NOT TRUE THEN 'filtered'
+    WHEN _rowtime <= CURRENT_WATERMARK(_rowtime) THEN 'late_event'
+    ELSE NULL
+  END
