@@ -86,3 +86,83 @@ def test_trailing_columns_come_back_and_stay_out_of_delta(tmp_path: Path, contra
     data = DeltaTable(str(tmp_path / "table")).to_pyarrow_table()
     assert data.schema.names == delta_schema(contract).names
     assert sorted(data["session_id"].to_pylist()) == ["s1", "s2", "s3"]
+
+
+# ------------------------------------------------------------------------------------ exactly once: txn + ledger
+
+DEAD = 'malformed_json,transactions,"file:/e/x.jsonl","2026-01-01 00:00:01.5","not json"\n'
+
+
+def test_a_replayed_transaction_is_skipped(tmp_path: Path, contract) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "part-a-0-0").write_text(PART)
+    first = commit_part_files(contract, parts, tmp_path / "table", app_id="run-1", txn_version=1)
+    replay = commit_part_files(contract, parts, tmp_path / "table", app_id="run-1", txn_version=1)
+    other = commit_part_files(contract, parts, tmp_path / "table", app_id="backfill-1", txn_version=1)
+    table = DeltaTable(str(tmp_path / "table"))
+    assert (first.skipped, replay.skipped, other.skipped) == (False, True, False)
+    assert replay.rows == 3 and replay.version is None
+    assert table.transaction_version("run-1") == 1 and table.transaction_version("backfill-1") == 1
+    assert table.to_pyarrow_table().num_rows == 6  # once for run-1, once for the other writer
+
+
+def _stage(tmp_path: Path, contract, crash_at: str | None = None):
+    from pipelines.delta.commit import CommitStage, dead_letter_target, feature_target
+
+    run = tmp_path / "run"
+    targets = [feature_target(contract, run / contract.table_name / "features", tmp_path / "delta" / "features"),
+               dead_letter_target("clicks", {contract.table_name: run / contract.table_name / "dead_letters"},
+                                  tmp_path / "delta" / "dead")]
+    return CommitStage(run, targets, app_id="fp:test", crash_at=crash_at)
+
+
+def _write_parts(tmp_path: Path, contract, name: str) -> None:
+    folder = tmp_path / "run" / contract.table_name
+    (folder / "features").mkdir(parents=True, exist_ok=True)
+    (folder / "dead_letters").mkdir(parents=True, exist_ok=True)
+    (folder / "features" / name).write_text("".join(f"{line},1\n" for line in PART.splitlines()))
+    (folder / "dead_letters" / name).write_text(DEAD)
+    (folder / "features" / f".{name}.inprogress.x").write_text("not finished\n")
+
+
+def test_batches_take_each_finished_file_once(tmp_path: Path, contract) -> None:
+    _write_parts(tmp_path, contract, "part-a-0-0")
+    with _stage(tmp_path, contract) as stage:
+        first = stage.commit_finished(attempt=1)
+        assert stage.commit_finished(attempt=1) is None  # nothing new
+        _write_parts(tmp_path, contract, "part-a-0-1")
+        second = stage.commit_finished(attempt=1)
+    assert first is not None and second is not None and (first.seq, second.seq) == (1, 2)
+    features = {c.table: c for c in first.tables}[contract.table_name]
+    assert features.rows == 3 and features.events_accepted == 3
+    assert {c.table: c for c in first.tables}["dead_letters_clicks"].dead_letters == {
+        contract.table_name: {"malformed_json": 1}}
+    assert DeltaTable(str(tmp_path / "delta" / "features")).to_pyarrow_table().num_rows == 6
+    dead = DeltaTable(str(tmp_path / "delta" / "dead"))
+    assert dead.to_pyarrow_table().num_rows == 2 and dead.transaction_version("fp:test") == 2
+    row = dead.to_pyarrow_table().to_pylist()[0]
+    assert (row["contract"], row["reason"], row["payload"]) == (contract.table_name, "malformed_json", "not json")
+
+
+def test_a_crash_between_plan_and_done_neither_loses_nor_duplicates(tmp_path: Path, contract) -> None:
+    from pipelines.delta.commit import commit_target_files
+
+    _write_parts(tmp_path, contract, "part-a-0-0")
+    stage = _stage(tmp_path, contract)
+    # crash 1: the plan is written, nothing committed
+    base = tmp_path / "run" / contract.table_name
+    plan = stage.ledger.plan({f"{contract.table_name}/features": [base / "features" / "part-a-0-0"],
+                              f"{contract.table_name}/dead_letters": [base / "dead_letters" / "part-a-0-0"]})
+    # crash 2 (on the restart): the feature table took the batch, the dead-letter table did not, no done record
+    features_target = stage.targets[0]
+    files = {contract.table_name: stage.ledger.paths(plan, f"{contract.table_name}/features")}
+    commit_target_files(features_target, files, app_id="fp:test", txn_version=plan.seq)
+    with stage:
+        (recovered,) = stage.recover(attempt=2)
+        assert stage.recover(attempt=3) == []
+        assert stage.commit_finished(attempt=3) is None  # the planned files are claimed
+    by_table = {c.table: c for c in recovered.tables}
+    assert by_table[contract.table_name].skipped and not by_table["dead_letters_clicks"].skipped
+    assert DeltaTable(str(tmp_path / "delta" / "features")).to_pyarrow_table().num_rows == 3
+    assert DeltaTable(str(tmp_path / "delta" / "dead")).to_pyarrow_table().num_rows == 1
