@@ -185,13 +185,8 @@ def run(
 
     memory = peak_memory_mib()
     result = {
-        "ok": summary.balanced,
+        **summary.to_dict(),
         "events_generated_per_source": events,
-        "input_lines": dict(summary.input_lines),
-        "events_read": {t.table: t.events_read for t in summary.tables},
-        "rows_written": {t.table: t.rows_written for t in summary.tables},
-        "delta_versions": {t.table: t.delta_version for t in summary.tables},
-        "dead_letters": {t.table: dict(t.dead_letters) for t in summary.tables},
         "online_entities_loaded": {name: load.rows_loaded for name, load in loads.items()},
         "online_values": online_values,
         "step_seconds": {name: round(seconds, 2) for name, seconds in timer.seconds.items()},
@@ -216,7 +211,16 @@ def _print_summary(result: dict[str, Any]) -> None:
         dead = sum(result["dead_letters"][name].values())
         table.add_row(name, f"{result['events_read'][name]:,}", f"{rows:,}", f"{dead:,}",
                       str(result["delta_versions"][name]), f"{result['online_entities_loaded'][name]:,}")
+    for name, info in result.get("dead_letter_tables", {}).items():
+        table.add_row(name, "", f"{info['rows_written']:,}", "", str(info["delta_version"]), "")
     console.print(table)
+    for name, reasons in result["dead_letters"].items():
+        if reasons:
+            console.print(f"dead letters {name}: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()))
+    lag = result.get("watermark_lag_s")
+    console.print(f"run {result.get('run_id', '')}: {result.get('batches', 0)} commit batch(es), "
+                  f"{len(result.get('attempts', []))} flink attempt(s), watermark lag "
+                  f"{f'{lag:,.1f}s' if lag is not None else 'n/a'}")
     memory = result["peak_memory_mib"]
     console.print(f"elapsed {result['elapsed_seconds']:.1f}s · peak memory: python {memory['python']:.0f} MiB, "
                   f"jvm {memory['jvm']:.0f} MiB, total {memory['total']:.0f} MiB · data in {result['data_dir']}")
@@ -233,3 +237,7 @@ app.command("materialize")(materialize_command)
 from pipelines.commands.backfill import backfill_command  # noqa: E402
 
 app.command("backfill")(backfill_command)
+
+from pipelines.commands.status import status_command  # noqa: E402
+
+app.command("status")(status_command)
