@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import sqlite3
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -237,8 +238,9 @@ def feast_sqlite_seconds(epoch_us: int, cache: dict[int, int]) -> int:
 class SqliteOnlineWriter:
     """Writes batches into Feast's SQLite online table of one feature view, one transaction per batch.
 
-    Safe to call from several threads: each call opens its own connection; SQLite serialises the writers (a busy
-    database is waited for up to ``busy_timeout_s``)."""
+    Safe to call from several threads: batches are encoded in parallel with the write in progress, and the writes
+    themselves take turns on a lock (SQLite has one writer at a time; waiting on the lock avoids SQLite's sleeping
+    busy handler). Another process holding the database is waited for up to ``busy_timeout_s``."""
 
     kind = "sqlite"
 
@@ -253,6 +255,7 @@ class SqliteOnlineWriter:
             "value_text = excluded.value_text, event_ts = excluded.event_ts, created_ts = excluded.created_ts")
         self._newer = (" WHERE excluded.event_ts > event_ts OR (excluded.event_ts = event_ts AND "
                        "(created_ts IS NULL OR excluded.created_ts >= created_ts))")
+        self._lock = threading.Lock()
         self._read_marker = f"SELECT value_text FROM {quoted} WHERE entity_key = ? AND feature_name = ?"
 
     def server_epoch(self) -> str:
@@ -272,7 +275,7 @@ class SqliteOnlineWriter:
             for name, values, texts in columns
         ]
         sql = self._upsert + (self._newer if mode == "newer" else "")
-        with sqlite3.connect(self.db_path, timeout=self.busy_timeout_s) as connection:
+        with self._lock, sqlite3.connect(self.db_path, timeout=self.busy_timeout_s) as connection:
             before = connection.total_changes
             connection.executemany(sql, params)
             changed = connection.total_changes - before
