@@ -16,6 +16,7 @@ confluent-kafka is imported inside the functions: the embedded default never imp
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING
 from pipelines.sources.location import KafkaSource
 
 if TYPE_CHECKING:
+    from confluent_kafka import Consumer, TopicPartition
+
     from pipelines.config import Settings
 
 
@@ -114,7 +117,7 @@ def pin_offsets(location: KafkaSource, *, timeout_s: float = 30.0) -> tuple[Kafk
                 for p in partitions}
         committed = {}
         if "group-offsets" in (location.startup_mode, location.bounded_mode):
-            found = consumer.committed([TopicPartition(location.topic, p) for p in partitions], timeout=timeout_s)
+            found = _committed(consumer, [TopicPartition(location.topic, p) for p in partitions], timeout_s)
             committed = {tp.partition: tp.offset for tp in found if tp.offset >= 0}
     except KafkaSourceError:
         raise
@@ -129,6 +132,27 @@ def pin_offsets(location: KafkaSource, *, timeout_s: float = 30.0) -> tuple[Kafk
                          startup_mode="specific-offsets", start_offsets=start,
                          bounded_mode="specific-offsets", stop_offsets=stop)
     return pinned, sum(stop[p] - start[p] for p in partitions)
+
+
+def _committed(consumer: Consumer, partitions: list[TopicPartition], timeout_s: float) -> list[TopicPartition]:
+    """The group's committed offsets, retried while the group coordinator is still being set up.
+
+    The first group on a fresh broker creates ``__consumer_offsets``; until it is ready the broker answers
+    NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS, which are transient.
+    """
+    from confluent_kafka import KafkaError, KafkaException
+
+    transient = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                 KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.committed(partitions, timeout=max(1.0, deadline - time.monotonic()))
+        except KafkaException as error:
+            code = error.args[0].code() if error.args else None
+            if code not in transient or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _start(location: KafkaSource, partition: int, ends: tuple[int, int], committed: dict[int, int]) -> int:

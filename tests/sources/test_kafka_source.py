@@ -1,7 +1,8 @@
 """Kafka end to end: events published to a real broker, read by the generated job in bounded mode, equal files.
 
-The same seeded events (good ones and every kind of defect) are written to a JSON-lines file and published to a
-two-partition topic (round-robin, each partition in file order). One run reads the file, one the topic, each through
+The same seeded events (good ones and every kind of defect) are written to a JSON-lines file and published to two
+partitions of a three-partition topic (round-robin, each partition in file order; the third stays empty, which a bounded
+read must survive). One run reads the file, one the topic, each through
 :func:`pipelines.flink.run.run_contracts`. The Delta tables must hold the same rows (DOUBLE aggregates within 1e-9
 relative: the partitions change the summation order), the dead letters the same reasons, and both runs must account
 for every line. The Kafka run's offsets are pinned, so it reads exactly the records counted.
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.e2e
 
 CONTRACT_NAMES = ("user_txn_stats", "merchant_risk_profile")
 EVENTS = 10_000
-PARTITIONS = 2
+PARTITIONS = 2  # used by the producer; the topic has one more, left empty (a bounded read must still finish)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, kafka_broker: KafkaBroker) ->
     kafka_settings = Settings(data_dir=root / "kafka", parallelism=2, kafka_group_id="kafka-vs-files",
                               kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
                               kafka_topics={source: "transactions-test"})
-    create_topic(kafka_broker.bootstrap_servers, "transactions-test", partitions=PARTITIONS)
+    create_topic(kafka_broker.bootstrap_servers, "transactions-test", partitions=PARTITIONS + 1)
     produced = produce_files(kafka_broker.bootstrap_servers, "transactions-test", list(generated.files),
                              partitions=PARTITIONS)
     assert produced == generated.lines
