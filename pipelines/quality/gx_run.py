@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,14 +80,19 @@ def validate(context: Any, name: str, table: pa.Table, specs: Sequence[Expectati
     started = time.perf_counter()
     frame = to_frame(table)
     converted = time.perf_counter()
-    source = context.data_sources.add_pandas(f"{name}_source")
-    batch_definition = source.add_dataframe_asset(f"{name}_asset").add_batch_definition_whole_dataframe(name)
-    suite = context.suites.add(gx.ExpectationSuite(name=f"{name}_suite"))
-    for index, spec in enumerate(specs):
-        expectation_class = getattr(gx.expectations, spec.expectation)
-        suite.add_expectation(expectation_class(**spec.kwargs, meta={"spec": index}))
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    results = batch.validate(suite, result_format="SUMMARY")
+    unique = f"{name}_{uuid.uuid4().hex[:8]}"  # one context serves many contracts and repeated runs
+    source = context.data_sources.add_pandas(f"{unique}_source")
+    suite = context.suites.add(gx.ExpectationSuite(name=f"{unique}_suite"))
+    try:
+        batch_definition = source.add_dataframe_asset(f"{unique}_asset").add_batch_definition_whole_dataframe(unique)
+        for index, spec in enumerate(specs):
+            expectation_class = getattr(gx.expectations, spec.expectation)
+            suite.add_expectation(expectation_class(**spec.kwargs, meta={"spec": index}))
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        results = batch.validate(suite, result_format="SUMMARY")
+    finally:  # nothing accumulates in the shared context
+        context.suites.delete(f"{unique}_suite")
+        context.data_sources.delete(f"{unique}_source")
     by_index: dict[int, SpecOutcome] = {}
     for result in results.results:
         index = int(result.expectation_config.meta["spec"])
