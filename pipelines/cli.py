@@ -74,9 +74,12 @@ def _load_valid_contracts(contracts_dir: Path) -> list[Contract]:
 
 
 def _reset_run_data(settings: Settings, contracts: list[Contract]) -> None:
-    """The demo starts from scratch: old events, Flink runs and the contracts' Delta tables are removed."""
-    for folder in (settings.events_dir, settings.flink_dir,
-                   *(settings.delta_table_path(c.table_name) for c in contracts)):
+    """The demo starts from scratch: old events, Flink runs, the contracts' Delta tables and the dead-letter tables of
+    their sources are removed."""
+    from pipelines.delta.dead_letters import table_name as dead_letter_table
+
+    tables = {c.table_name for c in contracts} | {dead_letter_table(c.source.name) for c in contracts}
+    for folder in (settings.events_dir, settings.flink_dir, *(settings.delta_table_path(t) for t in sorted(tables))):
         shutil.rmtree(folder, ignore_errors=True)
 
 
