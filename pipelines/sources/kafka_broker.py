@@ -110,7 +110,9 @@ def start_kafka_broker(work_dir: Path, *, ready_timeout_s: float = 90.0, heap: s
     properties.write_text(server_properties(1, broker_port, controller_port, work_dir / "logs"))
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     jvm = [java, f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true", "-cp", classpath]
-    formatted = subprocess.run([*jvm, _STORAGE_TOOL_CLASS, "format", "-t", cluster_id, "-c", str(properties)],
+    # ``--cluster-id=<id>``, not ``-t <id>``: a random id may start with "-", which argparse4j takes for an option
+    formatted = subprocess.run([*jvm, _STORAGE_TOOL_CLASS, "format", f"--cluster-id={cluster_id}",
+                                "--config", str(properties)],
                                capture_output=True, text=True, timeout=120, check=False)
     if formatted.returncode != 0:
         raise KafkaBrokerError(f"kafka storage format failed (exit {formatted.returncode}):\n"
