@@ -5,7 +5,11 @@
 * Checkpoints go to a directory (``execution.checkpointing.dir``): the default in-memory storage caps state at 5 MB and
   then restarts forever. The CSV sink rolls a finished part file on every checkpoint.
 * ``restart-strategy.type: none``: a failing job fails instead of retrying in a loop that looks like a hang.
-* ``table.exec.source.idle-timeout`` when parallelism > 1, so a reader with no split cannot hold the watermark back.
+* ``table.exec.source.idle-timeout`` when parallelism > 1 and ``idle_timeout`` is set, so a reader with no split
+  cannot hold the watermark back in a job that never ends (a watched folder, an unbounded topic). Bounded runs pass
+  ``idle_timeout=None``: there a reader without splits finishes (and stops holding the watermark), while a reader that
+  went idle and comes back would see its own, lower watermark and classify as on time an event the windows, already
+  past it, drop without a trace (seen with a Kafka topic that had an empty partition).
 * ``table.local-time-zone: UTC``: window bounds and timestamps are UTC whatever the machine's zone is.
 * ``table.optimizer.reuse-optimize-block-with-digest-enabled``: the INSERTs of a statement set that read the same view
   share one plan for it. Without it each INSERT got its own rowtime → watermark → classification chain (the views are
@@ -38,7 +42,7 @@ class FlinkOptions:
     checkpoint_dir: Path
     parallelism: int = 2
     checkpoint_interval_ms: int = 2000
-    idle_timeout: str = "2s"
+    idle_timeout: str | None = "2s"
     jvm_heap: str = "1g"
     runtime_mode: Literal["streaming", "batch"] = "streaming"
     #: Extra connector jars (``pipeline.jars``), e.g. the Kafka connector; empty for the embedded default.
@@ -68,7 +72,7 @@ def flink_configuration(options: FlinkOptions) -> dict[str, str]:
         "pipeline.name": "feature-platform",
         "execution.runtime-mode": options.runtime_mode,
     }
-    if options.parallelism > 1:
+    if options.parallelism > 1 and options.idle_timeout:
         config["table.exec.source.idle-timeout"] = options.idle_timeout
     if options.jars:
         config["pipeline.jars"] = ";".join(jar.resolve().as_uri() for jar in options.jars)

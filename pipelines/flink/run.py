@@ -188,7 +188,7 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
     input_lines = dict(resolved.input_lines)
     options = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
                            checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
-                           jars=resolved.jars)
+                           jars=resolved.jars, idle_timeout=None)  # bounded sources: see environment.py
 
     ledger = Ledger(run_dir)
     state = ledger.load_state(run_id)
