@@ -124,7 +124,7 @@ def test_backfill_rows_equal_streaming_rows(streaming: Settings, backfill: tuple
                                             contracts: list[Contract], name: str) -> None:
     contract = next(c for c in contracts if c.name == name)
     expected = _rows(streaming, contract)
-    assert len(expected) > 1000, "the comparison needs a real number of window rows"
+    assert len(expected) > 100, "the comparison needs a real number of window rows"
     _assert_same_rows(_rows(backfill[0], contract), expected, name, contract)
 
 
