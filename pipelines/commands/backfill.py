@@ -114,9 +114,9 @@ def _print(result: dict[str, Any]) -> None:
     for name in ("table", "rows written", "rows replaced", "outside range", "dead letters", "delta version"):
         table.add_column(name, justify="left" if name == "table" else "right")
     for row in result["tables"]:
-        replaced = "?" if row["rows_replaced"] is None else f"{row['rows_replaced']:,}"
-        table.add_row(row["table"], f"{row['rows_written']:,}", replaced, f"{row['rows_outside_range']:,}",
-                      f"{sum(row['dead_letters'].values()):,}", str(row["delta_version"]))
+        counts = (row["rows_written"], row["rows_replaced"], row["rows_outside_range"],
+                  sum(row["dead_letters"].values()))
+        table.add_row(row["table"], *(f"{count:,}" for count in counts), str(row["delta_version"]))
     console.print(table)
     if any(row["reaches_newest_window"] for row in result["tables"]):
         console.print("[yellow]the range reaches the newest windows: run `feature-platform materialize` to refresh "

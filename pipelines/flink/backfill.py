@@ -81,7 +81,7 @@ class BackfillTable:
     source: str
     rows_written: int
     rows_outside_range: int
-    rows_replaced: int | None
+    rows_replaced: int
     delta_version: int
     events_accepted: int
     dead_letters: Mapping[str, int]
@@ -163,7 +163,7 @@ class _CommitItem:
 class _Committed:
     rows_written: int
     rows_outside_range: int
-    rows_replaced: int | None
+    rows_replaced: int
     version: int
     accepted: int
     reaches_newest_window: bool
@@ -176,12 +176,10 @@ def replace_range(item: _CommitItem) -> _Committed:
     rows_schema = pa.schema([f for f in schema if f.name != INGESTED_AT])
     read = read_csv_parts(finished_part_files(item.part_dir), pa.schema([*rows_schema, *_HIDDEN_SCHEMA]))
     accepted = int(pc.sum(read[ACCEPTED_IN_STEP]).as_py() or 0) if read.num_rows else 0
-    ends = read[WINDOW_END]
-    in_range = pc.and_(pc.greater_equal(ends, pa.scalar(item.start, TIMESTAMP)),
-                       pc.less(ends, pa.scalar(item.end, TIMESTAMP)))
-    rows = read.select(rows_schema.names).filter(in_range)
+    rows = read.select(rows_schema.names).filter(_in_range(read[WINDOW_END], item.start, item.end))
     table = ensure_table(contract, item.table_path)
-    newest_before = _newest_window_end(table)
+    ends_before = _window_ends(table)
+    replaced = int(pc.sum(_in_range(ends_before, item.start, item.end)).as_py() or 0)
     stamp = pa.array([datetime.now(UTC)] * rows.num_rows, TIMESTAMP)
     data = pa.Table.from_arrays([*rows.columns, stamp], schema=schema)
     metadata = {"feature_platform.operation": "backfill", "backfill_run": item.run_id,
@@ -190,20 +188,20 @@ def replace_range(item: _CommitItem) -> _Committed:
     write_deltalake(table, data, mode="overwrite", predicate=range_predicate(item.start, item.end),
                     commit_properties=CommitProperties(custom_metadata=metadata))
     after = DeltaTable(str(item.table_path))
-    metrics = after.history(1)[0].get("operationMetrics", {})
-    replaced = metrics.get("num_removed_rows", metrics.get("num_deleted_rows"))
-    newest_after = _newest_window_end(after)
-    reaches = any(newest is not None and item.start <= newest < item.end for newest in (newest_before, newest_after))
+    newest = [pc.max(ends).as_py() for ends in (ends_before, _window_ends(after)) if len(ends)]
+    reaches = any(item.start <= moment < item.end for moment in newest if moment is not None)
     return _Committed(rows_written=data.num_rows, rows_outside_range=read.num_rows - data.num_rows,
-                      rows_replaced=int(replaced) if replaced is not None else None, version=after.version(),
-                      accepted=accepted, reaches_newest_window=reaches)
+                      rows_replaced=replaced, version=after.version(), accepted=accepted,
+                      reaches_newest_window=reaches)
 
 
-def _newest_window_end(table: DeltaTable) -> datetime | None:
-    if table.version() < 0:
-        return None
-    ends = table.to_pyarrow_dataset().to_table(columns=[WINDOW_END])[WINDOW_END]
-    return pc.max(ends).as_py() if len(ends) else None
+def _in_range(ends: pa.ChunkedArray, start: datetime, end: datetime) -> pa.ChunkedArray:
+    return pc.and_(pc.greater_equal(ends, pa.scalar(start, TIMESTAMP)), pc.less(ends, pa.scalar(end, TIMESTAMP)))
+
+
+def _window_ends(table: DeltaTable) -> pa.ChunkedArray:
+    """The table's ``window_end`` column (one column read: enough to count the range and find the newest window)."""
+    return table.to_pyarrow_dataset().to_table(columns=[WINDOW_END])[WINDOW_END]
 
 
 def _dead_letters_by_reason(folder: Path) -> dict[str, int]:

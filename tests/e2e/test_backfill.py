@@ -8,7 +8,11 @@ copy of the streaming tables, which must replace exactly that range and leave ev
 from __future__ import annotations
 
 import difflib
+import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,6 +140,7 @@ def test_backfill_accounts_for_every_line_like_streaming(backfill: tuple[Setting
     for table in summary.tables:
         assert sum(table.dead_letters.values()) == len(BAD_LINES), table
         assert table.rows_outside_range == 0
+        assert table.rows_replaced == 0
         assert table.reaches_newest_window
     assert summary.to_dict()["balanced"] is True
 
@@ -171,6 +176,7 @@ def test_range_backfill_replaces_exactly_its_range(tmp_path: Path, streaming: Se
                           f"{c.name} inside the range", c)
         assert (after.loc[in_range, "ingested_at"] > old["ingested_at"].max()).all()
         assert table_run.rows_written == len(reference)
+        assert table_run.rows_replaced == int(was_in_range.sum())
         assert table_run.rows_outside_range > 0
         assert not table_run.reaches_newest_window
     ghost_key = contract.entity.join_keys[0]
@@ -200,3 +206,28 @@ def test_batch_sql_is_the_streaming_sql_without_the_late_rule(contracts: list[Co
                if line.startswith(("- ", "+ "))]
     assert len(removed) == len(contracts)
     assert all(line.startswith("- ") and "late_event" in line for line in removed), removed
+
+
+def test_backfill_command_replaces_a_range_and_prints_json(tmp_path: Path, events: Events,
+                                                           contracts: list[Contract]) -> None:
+    """`feature-platform backfill --json` in a process of its own: one contract, a range, the summary on stdout."""
+    contract = next(c for c in contracts if c.name == "session_clickstream")
+    root = next(iter(events.folders.values())).parent
+    start = pd.Timestamp(events.first).ceil("1h")
+    env = {**os.environ, "FP_DATA_DIR": str(tmp_path / "data"), "FP_PARALLELISM": "1"}
+    command = [str(Path(sys.executable).with_name("feature-platform")), "backfill", "--from", start.isoformat(),
+               "--to", (start + pd.Timedelta("30min")).strftime("%Y-%m-%dT%H:%M:%S"), "--contract", contract.name,
+               "--events", str(root), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["balanced"] is True
+    (table,) = summary["tables"]
+    assert table["table"] == contract.table_name and table["rows_written"] > 0
+    written = DeltaTable(str(tmp_path / "data" / "delta" / contract.table_name)).to_pandas()
+    assert len(written) == table["rows_written"]
+    assert written["window_end"].min() >= start and written["window_end"].max() < start + pd.Timedelta("30min")
+
+    reversed_range = [*command[:3], command[5], "--to", command[3], *command[6:]]
+    refused = subprocess.run(reversed_range, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert refused.returncode == 2, refused.stderr[-2000:]  # typer's usage error, before any Flink work
