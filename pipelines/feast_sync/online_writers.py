@@ -303,9 +303,10 @@ class SqliteOnlineWriter:
 
 
 # -------------------------------------------------------------------------------------------------------------- Redis
-#: KEYS[1] = entity hash; ARGV: ts field, created field, event µs, created µs, mode, ttl s, then field/value pairs.
-#: The stored event time is read from Feast's own ``_ts`` field (a protobuf Timestamp: 0x08 varint seconds, 0x10
-#: varint nanos), so values written by ``feast materialize`` are compared correctly too.
+#: One call writes many entities (KEYS[1..n]). ARGV: mode, ttl s, feature count f, ts field, created field, the f
+#: feature fields, then column-major: n event µs, n created µs, n ``_ts`` values, then n values per feature. The stored
+#: event time is read from Feast's own ``_ts`` field (a protobuf Timestamp: 0x08 varint seconds, 0x10 varint nanos),
+#: so values written by ``feast materialize`` are compared correctly too. Returns how many entities were written.
 _REDIS_WRITE_LUA = """
 local function ts_micros(raw)
   local pos, seconds, nanos = 1, 0, 0
@@ -320,18 +321,58 @@ local function ts_micros(raw)
   end
   return seconds * 1000000 + math.floor(nanos / 1000)
 end
-if ARGV[5] ~= 'replace' then
-  local old = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2])
-  if old[1] then
-    local old_event, new_event = ts_micros(old[1]), tonumber(ARGV[3])
-    if old_event > new_event then return 0 end
-    if old_event == new_event and old[2] and tonumber(old[2]) >= tonumber(ARGV[4]) then return 0 end
+local replace, ttl, nf = ARGV[1] == 'replace', tonumber(ARGV[2]), tonumber(ARGV[3])
+local ts_field, created_field = ARGV[4], ARGV[5]
+local n, head = #KEYS, 5 + nf
+local written = 0
+for i = 1, n do
+  local event, created = ARGV[head + i], ARGV[head + n + i]
+  local write = true
+  if not replace then
+    local old = redis.call('HMGET', KEYS[i], ts_field, created_field)
+    if old[1] then
+      local old_event, new_event = ts_micros(old[1]), tonumber(event)
+      if old_event > new_event then write = false
+      elseif old_event == new_event and old[2] and tonumber(old[2]) >= tonumber(created) then write = false end
+    end
+  end
+  if write then
+    local args = {ts_field, ARGV[head + 2 * n + i], created_field, created}
+    for f = 1, nf do
+      args[2 * f + 3] = ARGV[5 + f]
+      args[2 * f + 4] = ARGV[head + (2 + f) * n + i]
+    end
+    redis.call('HSET', KEYS[i], unpack(args))
+    if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+    written = written + 1
   end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
-if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
-return 1
+return written
 """
+#: Entities per script call: small enough that one call blocks the server for well under a millisecond (concurrent
+#: online reads wait for it), large enough that the per-call cost disappears.
+REDIS_ENTITIES_PER_CALL = 128
+
+
+def _resp_bulk(values: Sequence[bytes]) -> bytes:
+    """RESP bulk strings (``$<len>\\r\\n<bytes>\\r\\n``) of ``values``, concatenated. Values of one width (fixed-size
+    numbers, same-length keys) are framed in one numpy pass instead of one Python operation each."""
+    count = len(values)
+    if count == 0:
+        return b""
+    width = len(values[0])
+    joined = b"".join(values)
+    if len(joined) == count * width and width > 0:
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=count)
+        if (lengths == width).all():
+            prefix = np.frombuffer(b"$%d\r\n" % width, dtype=np.uint8)
+            framed = np.empty((count, len(prefix) + width + 2), dtype=np.uint8)
+            framed[:, :len(prefix)] = prefix
+            framed[:, len(prefix):-2] = np.frombuffer(joined, dtype=np.uint8).reshape(count, width)
+            framed[:, -2:] = (13, 10)
+            return framed.tobytes()
+    return b"".join([b"$%d\r\n%b\r\n" % (len(value), value) for value in values])
+
 
 _REDIS_TRANSIENT_NAMES = ("ConnectionError", "TimeoutError", "BusyLoadingError", "TryAgainError")
 
@@ -363,7 +404,8 @@ class RedisOnlineWriter:
         self.feature_fields = feature_fields
         self.ttl = str(key_ttl_seconds or 0).encode()
         self.marker_key = MARKER_KEY + b":" + self.project + b":" + view.encode()
-        self._script = client.register_script(_REDIS_WRITE_LUA)
+        script = _REDIS_WRITE_LUA.encode()
+        self._eval = b"$4\r\nEVAL\r\n$%d\r\n%b\r\n" % (len(script), script)
 
     def server_epoch(self) -> str:
         """The Redis server's ``run_id``: it changes on every restart, which may have lost unpersisted writes."""
@@ -380,27 +422,50 @@ class RedisOnlineWriter:
         self._call(lambda: self.client.set(self.marker_key, str(version)))
 
     def write(self, batch: OnlineRows, mode: WriteMode = "newer") -> WriteOutcome:
-        mode_arg = mode.encode()
-        fields = list(batch.features.items())
+        """Write a batch: one script call per :data:`REDIS_ENTITIES_PER_CALL` entities, all sent at once.
+
+        The commands are framed here (RESP, column by column) and sent on one connection without redis-py's
+        per-argument packing, which cost more than everything else together (~80 µs per entity)."""
         ts_cache: dict[int, bytes] = {}
-
-        def run() -> list[Any]:
-            with self.client.pipeline(transaction=False) as pipe:
-                for i, key in enumerate(batch.entity_keys):
-                    event, created = batch.event_us[i], batch.created_us[i]
-                    ts = ts_cache.get(event)
-                    if ts is None:
-                        ts = ts_cache[event] = _timestamp_proto(event)
-                    args: list[bytes | str | int] = [self.ts_field, self.created_field, event, created, mode_arg,
-                                                     self.ttl, self.ts_field, ts, self.created_field, created]
-                    for name, values in fields:
-                        args += (self.feature_fields[name], values[i])
-                    self._script(keys=[key + self.project], args=args, client=pipe)
-                return pipe.execute()
-
-        results = self._call(run)
-        written = sum(int(r) for r in results)
+        ts_values = []
+        for event in batch.event_us:
+            ts = ts_cache.get(event)
+            if ts is None:
+                ts = ts_cache[event] = _timestamp_proto(event)
+            ts_values.append(ts)
+        columns = [[b"%d" % v for v in batch.event_us], [b"%d" % v for v in batch.created_us], ts_values,
+                   *batch.features.values()]
+        keys = [key + self.project for key in batch.entity_keys]
+        fields = [self.feature_fields[name] for name in batch.features]
+        header = _resp_bulk([mode.encode(), self.ttl, b"%d" % len(fields), self.ts_field, self.created_field,
+                             *fields])
+        commands = []
+        for offset in range(0, batch.rows, REDIS_ENTITIES_PER_CALL):
+            chunk = slice(offset, offset + REDIS_ENTITIES_PER_CALL)
+            count = len(keys[chunk])
+            argc = 3 + count + 5 + len(fields) + count * len(columns)
+            commands.append(b"".join([b"*%d\r\n" % argc, self._eval, b"$%d\r\n%d\r\n" % (len(str(count)), count),
+                                      _resp_bulk(keys[chunk]), header,
+                                      *[_resp_bulk(column[chunk]) for column in columns]]))
+        written = self._call(lambda: self._send(commands))
         return WriteOutcome(written, batch.rows - written)
+
+    def _send(self, commands: list[bytes]) -> int:
+        """Send pre-framed commands on one pooled connection and sum their integer replies. Any failure drops the
+        connection (replies may be left unread on it); the batch is then retried whole, which is idempotent."""
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(commands)
+            total = 0
+            for _ in commands:
+                total += int(connection.read_response())
+            return total
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
 
     def _call(self, fn: Any) -> Any:
         from redis import exceptions
