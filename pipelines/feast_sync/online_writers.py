@@ -143,11 +143,14 @@ def value_texts(column: pa.ChunkedArray, feature_type: str) -> list[str | None]:
     if feature_type == "string":
         return column.to_pylist()
     if feature_type in ("double", "float"):
-        values = column.to_pylist()
         if feature_type == "float":  # the proto holds a float32: Python sees its exact double value
-            values = [None if v is None else float(np.float32(v)) for v in values]
-        return [None if v is None or v != v else str(v) for v in values]
+            column = pc.cast(column, pa.float64())
+        if column.null_count == 0 and not pc.any(pc.is_nan(column)).as_py():
+            return list(map(float.__repr__, column.to_pylist()))  # str() of a float, without per-value checks
+        return [None if v is None or v != v else str(v) for v in column.to_pylist()]
     if feature_type in ("int64", "int32", "boolean"):
+        if column.null_count == 0:
+            return list(map(str, column.to_pylist()))
         return [None if v is None else str(v) for v in column.to_pylist()]
     return [None] * len(column)
 
@@ -235,6 +238,10 @@ def feast_sqlite_seconds(epoch_us: int, cache: dict[int, int]) -> int:
     return seconds
 
 
+#: Rows per multi-row upsert statement (6 parameters each; SQLite allows 32 766 parameters per statement).
+SQLITE_ROWS_PER_STATEMENT = 500
+
+
 class SqliteOnlineWriter:
     """Writes batches into Feast's SQLite online table of one feature view, one transaction per batch.
 
@@ -257,6 +264,8 @@ class SqliteOnlineWriter:
                        "(created_ts IS NULL OR excluded.created_ts >= created_ts))")
         self._lock = threading.Lock()
         self._read_marker = f"SELECT value_text FROM {quoted} WHERE entity_key = ? AND feature_name = ?"
+        self._statements: dict[tuple[int, str], str] = {}
+        self._open: sqlite3.Connection | None = None
 
     def server_epoch(self) -> str:
         """A file never forgets what was committed to it: the epoch is constant."""
@@ -269,19 +278,56 @@ class SqliteOnlineWriter:
         columns = [(name, values, batch.texts[name]) for name, values in batch.features.items()]
         # Entity-major order: rows arrive in primary-key order when the keys do, which keeps SQLite's B-tree inserts
         # local (measured ~10 % faster than feature-major).
-        params = [
-            (key, name, values[i], texts[i], events[i], created[i])
-            for i, key in enumerate(batch.entity_keys)
-            for name, values, texts in columns
-        ]
-        sql = self._upsert + (self._newer if mode == "newer" else "")
-        with self._lock, sqlite3.connect(self.db_path, timeout=self.busy_timeout_s) as connection:
+        # Flat parameter list, filled by slice assignment (one C-level copy per column instead of a Python step per
+        # value): row r = entity r // F, feature r % F; each row's six parameters are consecutive.
+        width = 6 * len(columns)
+        params: list[Any] = [None] * (width * batch.rows)
+        for f, (name, values, texts) in enumerate(columns):
+            base = 6 * f
+            params[base::width] = batch.entity_keys
+            params[base + 1::width] = [name] * batch.rows
+            params[base + 2::width] = values
+            params[base + 3::width] = texts
+            params[base + 4::width] = events
+            params[base + 5::width] = created
+        tail = self._newer if mode == "newer" else ""
+        step = SQLITE_ROWS_PER_STATEMENT * 6
+        with self._lock:
+            connection = self._connection()
             before = connection.total_changes
-            connection.executemany(sql, params)
+            try:
+                with connection:  # one transaction per batch
+                    for offset in range(0, len(params), step):
+                        chunk = params[offset:offset + step]
+                        connection.execute(self._statement(len(chunk) // 6, tail), chunk)
+            except sqlite3.Error:
+                self._drop_connection()
+                raise
             changed = connection.total_changes - before
-        connection.close()
         written = changed // max(1, len(batch.features))
         return WriteOutcome(written, batch.rows - written)
+
+    def _statement(self, rows: int, tail: str) -> str:
+        """The upsert of ``rows`` rows in one statement: SQLite runs it ~1.7x faster than ``executemany`` of the
+        one-row upsert (the per-row statement reset and Python binding calls dominate there)."""
+        key = (rows, tail)
+        statement = self._statements.get(key)
+        if statement is None:
+            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+            statement = self._statements[key] = self._upsert.replace("VALUES (?, ?, ?, ?, ?, ?)",
+                                                                     f"VALUES {values}") + tail
+        return statement
+
+    def _connection(self) -> sqlite3.Connection:
+        """One connection kept between batches (used under the lock only), so its page cache stays warm."""
+        if self._open is None:
+            self._open = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s, check_same_thread=False)
+        return self._open
+
+    def _drop_connection(self) -> None:
+        if self._open is not None:
+            self._open.close()
+            self._open = None
 
     def read_marker(self) -> int | None:
         """The Delta version this view's online table reflects (see :meth:`write_marker`), None when unknown."""
@@ -299,7 +345,9 @@ class SqliteOnlineWriter:
         connection.close()
 
     def close(self) -> None:
-        """Nothing is held open between batches."""
+        """Close the connection kept between batches (it is reopened if the writer is used again)."""
+        with self._lock:
+            self._drop_connection()
 
 
 # -------------------------------------------------------------------------------------------------------------- Redis
