@@ -275,9 +275,9 @@ class SqliteOnlineWriter:
         cache: dict[int, int] = {}
         events = [feast_sqlite_seconds(us, cache) for us in batch.event_us]
         created = [feast_sqlite_seconds(us, cache) for us in batch.created_us]
-        columns = [(name, values, batch.texts[name]) for name, values in batch.features.items()]
-        # Entity-major order: rows arrive in primary-key order when the keys do, which keeps SQLite's B-tree inserts
-        # local (measured ~10 % faster than feature-major).
+        columns = sorted((name, values, batch.texts[name]) for name, values in batch.features.items())
+        # Entity-major order, features by name: rows arrive in primary-key (entity key, feature name) order when the
+        # entity keys do, which keeps SQLite's B-tree inserts local (entity-major measured ~10 % faster).
         # Flat parameter list, filled by slice assignment (one C-level copy per column instead of a Python step per
         # value): row r = entity r // F, feature r % F; each row's six parameters are consecutive.
         width = 6 * len(columns)
