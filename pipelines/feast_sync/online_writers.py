@@ -238,7 +238,7 @@ def feast_sqlite_seconds(epoch_us: int, cache: dict[int, int]) -> int:
     return seconds
 
 
-#: Rows per multi-row upsert statement (6 parameters each; SQLite allows 32 766 parameters per statement).
+#: Rows per multi-row upsert statement, about (whole entities; SQLite allows 32 766 parameters per statement).
 SQLITE_ROWS_PER_STATEMENT = 500
 
 
@@ -264,7 +264,7 @@ class SqliteOnlineWriter:
                        "(created_ts IS NULL OR excluded.created_ts >= created_ts))")
         self._lock = threading.Lock()
         self._read_marker = f"SELECT value_text FROM {quoted} WHERE entity_key = ? AND feature_name = ?"
-        self._statements: dict[tuple[int, str], str] = {}
+        self._statements: dict[tuple[int, tuple[str, ...], str], str] = {}
         self._open: sqlite3.Connection | None = None
 
     def server_epoch(self) -> str:
@@ -276,22 +276,23 @@ class SqliteOnlineWriter:
         events = [feast_sqlite_seconds(us, cache) for us in batch.event_us]
         created = [feast_sqlite_seconds(us, cache) for us in batch.created_us]
         columns = sorted((name, values, batch.texts[name]) for name, values in batch.features.items())
+        names = tuple(name for name, _, _ in columns)
         # Entity-major order, features by name: rows arrive in primary-key (entity key, feature name) order when the
         # entity keys do, which keeps SQLite's B-tree inserts local (entity-major measured ~10 % faster).
-        # Flat parameter list, filled by slice assignment (one C-level copy per column instead of a Python step per
-        # value): row r = entity r // F, feature r % F; each row's six parameters are consecutive.
-        width = 6 * len(columns)
+        # One parameter group per entity: key, event, created, then value and text per feature (the statement
+        # repeats the key and times by parameter number and names the features as literals: 3 + 2F parameters
+        # instead of 6F). Filled by slice assignment, one C-level copy per column instead of a Python step per value.
+        width = 3 + 2 * len(columns)
         params: list[Any] = [None] * (width * batch.rows)
-        for f, (name, values, texts) in enumerate(columns):
-            base = 6 * f
-            params[base::width] = batch.entity_keys
-            params[base + 1::width] = [name] * batch.rows
-            params[base + 2::width] = values
-            params[base + 3::width] = texts
-            params[base + 4::width] = events
-            params[base + 5::width] = created
+        params[0::width] = batch.entity_keys
+        params[1::width] = events
+        params[2::width] = created
+        for f, (_, values, texts) in enumerate(columns):
+            params[3 + 2 * f::width] = values
+            params[4 + 2 * f::width] = texts
         tail = self._newer if mode == "newer" else ""
-        step = SQLITE_ROWS_PER_STATEMENT * 6
+        entities = max(1, SQLITE_ROWS_PER_STATEMENT // max(1, len(columns)))
+        step = entities * width
         with self._lock:
             connection = self._connection()
             before = connection.total_changes
@@ -299,7 +300,7 @@ class SqliteOnlineWriter:
                 with connection:  # one transaction per batch
                     for offset in range(0, len(params), step):
                         chunk = params[offset:offset + step]
-                        connection.execute(self._statement(len(chunk) // 6, tail), chunk)
+                        connection.execute(self._statement(len(chunk) // width, names, tail), chunk)
             except sqlite3.Error:
                 self._drop_connection()
                 raise
@@ -307,15 +308,19 @@ class SqliteOnlineWriter:
         written = changed // max(1, len(batch.features))
         return WriteOutcome(written, batch.rows - written)
 
-    def _statement(self, rows: int, tail: str) -> str:
-        """The upsert of ``rows`` rows in one statement: SQLite runs it ~1.7x faster than ``executemany`` of the
-        one-row upsert (the per-row statement reset and Python binding calls dominate there)."""
-        key = (rows, tail)
+    def _statement(self, entities: int, names: tuple[str, ...], tail: str) -> str:
+        """The upsert of ``entities`` × features rows in one statement: SQLite runs a multi-row upsert ~1.7x faster
+        than ``executemany`` of the one-row upsert (the per-row statement reset and binding calls dominate there)."""
+        key = (entities, names, tail)
         statement = self._statements.get(key)
         if statement is None:
-            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+            width = 3 + 2 * len(names)
+            literals = ["'" + name.replace("'", "''") + "'" for name in names]
+            rows = [f"(?{e * width + 1}, {literal}, ?{e * width + 4 + 2 * f}, ?{e * width + 5 + 2 * f}, "
+                    f"?{e * width + 2}, ?{e * width + 3})"
+                    for e in range(entities) for f, literal in enumerate(literals)]
             statement = self._statements[key] = self._upsert.replace("VALUES (?, ?, ?, ?, ?, ?)",
-                                                                     f"VALUES {values}") + tail
+                                                                     "VALUES " + ", ".join(rows)) + tail
         return statement
 
     def _connection(self) -> sqlite3.Connection:
