@@ -106,6 +106,13 @@ def _encode_strings(values: list[str | None]) -> list[bytes]:
     return out
 
 
+def _pylist(column: pa.ChunkedArray) -> list[Any]:
+    """``column.to_pylist()`` of a numeric or boolean column; without nulls through numpy, ~10x faster."""
+    if column.null_count == 0:
+        return column.to_numpy().tolist()
+    return column.to_pylist()
+
+
 def encode_values(column: pa.ChunkedArray | pa.Array, feature_type: str) -> list[bytes]:
     """Serialised ``feast.types.Value`` of every value of a contract feature column (``b""`` for null)."""
     if isinstance(column, pa.Array):
@@ -115,13 +122,13 @@ def encode_values(column: pa.ChunkedArray | pa.Array, feature_type: str) -> list
     if feature_type == "float":
         return _encode_fixed(column, _TAG_FLOAT, "<f4")
     if feature_type == "int64":
-        return _encode_ints(column.to_pylist(), _INT64_SMALL, bytes([_TAG_INT64]))
+        return _encode_ints(_pylist(column), _INT64_SMALL, bytes([_TAG_INT64]))
     if feature_type == "int32":
-        return _encode_ints(column.to_pylist(), _INT32_SMALL, bytes([_TAG_INT32]))
+        return _encode_ints(_pylist(column), _INT32_SMALL, bytes([_TAG_INT32]))
     if feature_type == "string":
         return _encode_strings(column.to_pylist())
     if feature_type == "boolean":
-        return [b"" if v is None else (b"\x38\x01" if v else b"\x38\x00") for v in column.to_pylist()]
+        return [b"" if v is None else (b"\x38\x01" if v else b"\x38\x00") for v in _pylist(column)]
     return _encode_with_feast(column, feature_type)
 
 
@@ -146,11 +153,11 @@ def value_texts(column: pa.ChunkedArray, feature_type: str) -> list[str | None]:
         if feature_type == "float":  # the proto holds a float32: Python sees its exact double value
             column = pc.cast(column, pa.float64())
         if column.null_count == 0 and not pc.any(pc.is_nan(column)).as_py():
-            return list(map(float.__repr__, column.to_pylist()))  # str() of a float, without per-value checks
+            return list(map(float.__repr__, _pylist(column)))  # str() of a float, without per-value checks
         return [None if v is None or v != v else str(v) for v in column.to_pylist()]
     if feature_type in ("int64", "int32", "boolean"):
         if column.null_count == 0:
-            return list(map(str, column.to_pylist()))
+            return list(map(str, _pylist(column)))
         return [None if v is None else str(v) for v in column.to_pylist()]
     return [None] * len(column)
 
@@ -185,7 +192,7 @@ def _encode_key_values(values: list[Any], key_type: str) -> list[bytes]:
 
 
 def _epoch_micros(column: pa.ChunkedArray) -> list[int]:
-    return pc.cast(column, pa.int64()).to_pylist()
+    return _pylist(pc.cast(column, pa.int64()))
 
 
 # ------------------------------------------------------------------------------------------------------------ batches
