@@ -2,8 +2,9 @@
 
 Why: ``FeatureStore.write_to_online_store`` builds a protobuf object per value and writes one row (SQLite) or one
 command (Redis) at a time from Python; here that ran at about 5 k entities/s. These writers encode a whole Arrow batch
-column by column and write it in one SQLite transaction (``executemany``) or one Redis pipeline, so they are many times
-faster, and they store *the same bytes* under *the same keys* as Feast 0.67, so ``FeatureStore.get_online_features``
+column by column and write it in one SQLite transaction (multi-row upserts) or one round trip of pre-framed Redis
+commands (one Lua call per 128 entities), so they are many times faster (``docs/online-loading.md``, Speed), and
+they store *the same bytes* under *the same keys* as Feast 0.67, so ``FeatureStore.get_online_features``
 reads them back unchanged (``tests/feast_sync/test_online_writers.py`` compares both stores byte for byte):
 
 * entity keys: Feast's serialisation version 3 (``feast.infra.key_encoding_utils.serialize_entity_key``): key count,
@@ -18,7 +19,7 @@ reads them back unchanged (``tests/feast_sync/test_online_writers.py`` compares 
 Which write wins (Feast differs per store, and neither handles a same-time correction): a row replaces the stored one
 when its event time is newer, or equal with a newer created time (``ingested_at``). So replaying a commit changes
 nothing, an older row never overwrites a newer one, and a correction with the same event time is not dropped. Redis
-decides atomically in a Lua script per entity; it keeps the created time in one extra field, ``_created_ts:<view>``,
+decides atomically per entity in a Lua script; it keeps the created time in one extra field, ``_created_ts:<view>``,
 which Feast never reads. SQLite decides in the upsert's ``WHERE`` clause; its created time has Feast's one-second
 resolution, so a tie within the same second is resolved in favour of the incoming row. ``mode="replace"`` writes
 unconditionally (a full reload that must make the store equal to a Delta snapshot, even where values moved back).

@@ -182,3 +182,20 @@ def test_replay_is_a_no_op_and_a_same_time_correction_wins(backend, request, set
     assert (after["txn_count_5m"][0], after["last_country_1h"][0]) == (4242, "FIX")
     assert [after[k][1:] for k in after] == [before[k][1:] for k in before]  # user-2 kept its newer window
     assert online_writer(store, user_contract).read_marker() == 1
+
+
+def test_redis_command_framing_matches_redis_py() -> None:
+    """The Redis writer frames its commands itself (one numpy pass for same-width values): the bytes must be what
+    redis-py's own packer sends for the same arguments, for same-width, mixed-width and empty values."""
+    from redis.connection import PythonRespSerializer
+
+    from pipelines.feast_sync.online_writers import _resp_bulk
+
+    pack = PythonRespSerializer(buffer_cutoff=1 << 30, encode=lambda value: value).pack
+    cases = [[b"\x29" + bytes(range(i % 248, i % 248 + 8)) for i in range(300)], [b"a", b"", b"bcd", b"\r\n" * 70],
+             [b"", b""], [b"x" * 130] * 5, [b"user-%07d" % i for i in range(50)]]
+    for values in cases:
+        expected = b"".join(pack(*values))
+        header = b"*%d\r\n" % len(values)
+        assert header + _resp_bulk(values) == expected
+    assert _resp_bulk([]) == b""
