@@ -52,7 +52,10 @@ if TYPE_CHECKING:
     from pipelines.config import Settings
     from pipelines.runtime import RetryPolicy, StageConfig
 
-DEFAULT_BATCH_ROWS = 5_000
+#: Entities per batch when the caller does not say (``batch_rows=None``), per store: a SQLite transaction has a fixed
+#: cost (journal, sync) that larger batches spread (20 k measured ~25 % faster than 5 k); Redis batches are one
+#: round trip each and gain nothing from growing, while smaller ones keep the stage's pipelining fine-grained.
+DEFAULT_BATCH_ROWS = {"sqlite": 20_000, "redis": 5_000}
 STAGE_NAME = "online-load"
 OnlineWriter = SqliteOnlineWriter | RedisOnlineWriter
 Progress = Callable[[int, int], None]
@@ -248,7 +251,7 @@ def _slices(rows: pa.Table, size: int) -> Iterator[pa.Table]:
 
 
 def write_rows(writer: OnlineWriter, contract: Contract, rows: pa.Table, *, mode: WriteMode = "newer",
-               batch_rows: int = DEFAULT_BATCH_ROWS, stage_config: StageConfig | None = None,
+               batch_rows: int | None = None, stage_config: StageConfig | None = None,
                retry: RetryPolicy | None = None, progress: Progress | None = None) -> tuple[int, int, int, dict]:
     """Write the newest row per entity of ``rows`` through the ``online-load`` stage.
 
@@ -259,7 +262,7 @@ def write_rows(writer: OnlineWriter, contract: Contract, rows: pa.Table, *, mode
     config = _stage_config(stage_config)
     latest = newest_per_entity(rows, contract)
     encoding = _Encoding.of(contract, writer)
-    size = _batch_rows(batch_rows, config)
+    size = _batch_rows(DEFAULT_BATCH_ROWS[writer.kind] if batch_rows is None else batch_rows, config)
 
     def load_batch(batch: pa.Table) -> int:
         return writer.write(encoding.encode(batch), mode).written
@@ -278,7 +281,7 @@ def write_rows(writer: OnlineWriter, contract: Contract, rows: pa.Table, *, mode
 
 
 def load_commit(store: FeatureStore, contract: Contract, delta_table_path: Path, version: int | None = None, *,
-                batch_rows: int = DEFAULT_BATCH_ROWS, stage_config: StageConfig | None = None,
+                batch_rows: int | None = None, stage_config: StageConfig | None = None,
                 retry: RetryPolicy | None = None, max_restarts: int = 3, progress: Progress | None = None,
                 writer: OnlineWriter | None = None) -> LoadResult:
     """Load what Delta ``version`` (default: the current one) committed: the newest row per entity of its rows.
@@ -290,7 +293,7 @@ def load_commit(store: FeatureStore, contract: Contract, delta_table_path: Path,
 
 
 def load_latest_online(store: FeatureStore, contract: Contract, delta_table_path: Path, *,
-                       batch_rows: int = DEFAULT_BATCH_ROWS, stage_config: StageConfig | None = None,
+                       batch_rows: int | None = None, stage_config: StageConfig | None = None,
                        retry: RetryPolicy | None = None, max_restarts: int = 3, progress: Progress | None = None,
                        writer: OnlineWriter | None = None) -> LoadResult:
     """Make the online store hold the newest row per entity of the Delta table's current snapshot.
@@ -302,7 +305,7 @@ def load_latest_online(store: FeatureStore, contract: Contract, delta_table_path
 
 
 def materialize(store: FeatureStore, contract: Contract, delta_table_path: Path, *, start: datetime | None = None,
-                end: datetime | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+                end: datetime | None = None, batch_rows: int | None = None,
                 stage_config: StageConfig | None = None, retry: RetryPolicy | None = None, max_restarts: int = 3,
                 progress: Progress | None = None, writer: OnlineWriter | None = None) -> LoadResult:
     """Reload the online store from the Delta snapshot for rows with ``window_end`` in ``[start, end]`` (the
@@ -319,10 +322,10 @@ def materialize(store: FeatureStore, contract: Contract, delta_table_path: Path,
 
 
 def _load(store: FeatureStore, contract: Contract, delta_table_path: Path, *, version: int | None, full: bool,
-          mode: WriteMode, batch_rows: int, stage_config: StageConfig | None, retry: RetryPolicy | None,
+          mode: WriteMode, batch_rows: int | None, stage_config: StageConfig | None, retry: RetryPolicy | None,
           max_restarts: int, progress: Progress | None, writer: OnlineWriter | None,
           time_range: tuple[datetime | None, datetime | None] | None = None) -> LoadResult:
-    if batch_rows < 1:
+    if batch_rows is not None and batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
     started = time.perf_counter()
     own_writer = writer is None
