@@ -6,8 +6,10 @@ CREATE TEMPORARY TABLE `clicks__source` (
 ) WITH (
   'connector' = 'filesystem',
   'path' = 'file:///events/clicks',
-  'format' = 'raw',
-  'raw.charset' = 'UTF-8'
+  'format' = 'csv',
+  'csv.field-delimiter' = U&'\0001',
+  'csv.disable-quote-character' = 'true',
+  'csv.allow-comments' = 'false'
 );
 
 CREATE TEMPORARY VIEW `session_clickstream_v0__classified` AS

@@ -6,8 +6,10 @@ CREATE TEMPORARY TABLE `transactions__source` (
 ) WITH (
   'connector' = 'filesystem',
   'path' = 'file:///events/transactions',
-  'format' = 'raw',
-  'raw.charset' = 'UTF-8'
+  'format' = 'csv',
+  'csv.field-delimiter' = U&'\0001',
+  'csv.disable-quote-character' = 'true',
+  'csv.allow-comments' = 'false'
 );
 
 CREATE TEMPORARY VIEW `user_txn_stats_v1__classified` AS

@@ -1,0 +1,116 @@
+"""Restore twice: a job restored from a checkpoint reads on, is killed, and the next restore continues after it.
+
+The crash chain of ``test_crash_recovery`` kills the first restored job right after its restore, so whether that job
+read any line before it died depends on the machine's load. Here the first restored job is SIGKILLed from outside only
+after it completed a checkpoint of its own, ``READ_SECONDS`` after it started (it reads thousands of lines by then).
+A file reader that counts its position from the restore instead of from the file start (Flink 2.3's ``raw`` file
+reader did) makes the second restore read the input again: malformed lines dead-lettered twice, inflated windows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from pipelines.config import PROJECT_ROOT
+from pipelines.contracts.load import load_contract
+from pipelines.contracts.model import Contract
+from pipelines.delta import dead_letters
+from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
+from tests.e2e.test_crash_recovery import DRIVER, _run
+from tests.e2e.test_flink_vs_reference import classify, reference_rows
+
+pytestmark = pytest.mark.e2e
+
+EVENTS = 6_000
+MALFORMED_EVERY = 100
+RUN_ID = "crash"  # _run passes this run id to the driver
+READ_SECONDS = 1.5
+
+
+def _own_checkpoints(data_dir: Path, job_id: str) -> list[Path]:
+    return list((data_dir / "flink" / "runs" / RUN_ID / "checkpoints" / job_id).glob("chk-*/_metadata"))
+
+
+@pytest.fixture(scope="module")
+def contract() -> Contract:
+    return load_contract(PROJECT_ROOT / "contracts" / "user_txn_stats.yaml").contract
+
+
+@pytest.fixture(scope="module")
+def restored_twice(tmp_path_factory: pytest.TempPathFactory, contract: Contract) -> dict:
+    root = tmp_path_factory.mktemp("restore-twice")
+    generated = write_events(SourceSpec.from_contracts([contract]), root / "events", EVENTS, seed=13,
+                             duration=timedelta(hours=2), max_jitter=safe_jitter([contract]), entities=150)
+    (path,) = generated.files
+    lines = path.read_text().split("\n")[:-1]
+    lines = [f"not json #{i}" if i % MALFORMED_EVERY == MALFORMED_EVERY // 2 else line
+             for i, line in enumerate(lines)]
+    path.write_text("\n".join(lines) + "\n")
+    data_dir = root / "data"
+    run_json = data_dir / "flink" / "runs" / RUN_ID / "ledger" / "run.json"
+
+    first = _run(path.parent, data_dir, "flink-running")
+    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
+
+    # the first restore: runs until it completed a checkpoint of its own and read on, then dies
+    env = {**{k: v for k, v in os.environ.items() if k != "FP_TEST_CRASH_AT"}, "FP_DATA_DIR": str(data_dir),
+           "FP_PARALLELISM": "2", "FP_CHECKPOINT_INTERVAL_MS": "300", "FP_JVM_HEAP": "512m"}  # as _run, no crash point
+    second = subprocess.Popen([sys.executable, "-c", DRIVER, str(path.parent), RUN_ID], cwd=PROJECT_ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        job_id = None
+        while time.monotonic() < deadline and second.poll() is None:
+            attempts = json.loads(run_json.read_text())["attempts"]
+            if len(attempts) == 2 and _own_checkpoints(data_dir, attempts[1]["job_id"]):
+                job_id = attempts[1]["job_id"]
+                break
+            time.sleep(0.1)
+        assert job_id is not None, "the restored job neither took a checkpoint nor kept running"
+        time.sleep(READ_SECONDS)
+        assert second.poll() is None, "the restored job ended before it could be killed"
+    finally:
+        second.send_signal(signal.SIGKILL)
+        second.wait(timeout=30)
+
+    third = _run(path.parent, data_dir, None)
+    assert third.returncode == 0, third.stderr[-3000:]
+    return {"lines": lines, "data_dir": data_dir, "state": json.loads(run_json.read_text()), "stdout": third.stdout}
+
+
+def test_the_second_restore_resumed_where_the_first_restored_job_stopped(restored_twice: dict) -> None:
+    attempts = restored_twice["state"]["attempts"]
+    assert len(attempts) == 3, attempts
+    assert attempts[2]["restored_from"] and f"/{attempts[1]['job_id']}/chk-" in attempts[2]["restored_from"]
+    table = DeltaTable(str(restored_twice["data_dir"] / "delta" / dead_letters.table_name("transactions"))).to_pandas()
+    malformed = [line for line in restored_twice["lines"] if line.startswith("not json")]
+    assert sorted(table["payload"]) == sorted(malformed), "malformed lines lost or dead-lettered more than once"
+    assert restored_twice["stdout"].strip().endswith("True"), "the completed run is not balanced"
+
+
+def test_features_equal_the_reference_after_two_restores(restored_twice: dict, contract: Contract) -> None:
+    good, _ = classify(restored_twice["lines"], contract)
+    expected = reference_rows(good, contract)
+    actual = DeltaTable(str(restored_twice["data_dir"] / "delta" / contract.table_name)).to_pandas()
+    keys = [*contract.entity.join_keys, "window_end"]
+    for frame in (actual, expected):
+        frame["window_end"] = pd.to_datetime(frame["window_end"], utc=True).astype("datetime64[us, UTC]")
+    assert not actual.duplicated(keys).any()
+    merged = expected[keys].merge(actual[keys], how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all(), merged["_merge"].value_counts().to_dict()
+    actual = actual.sort_values(keys, ignore_index=True)
+    expected = expected.sort_values(keys, ignore_index=True)
+    for feature in contract.features:
+        if feature.aggregation in ("count", "count_distinct"):
+            assert (actual[feature.name].astype(str).to_numpy() == expected[feature.name].astype(str).to_numpy()).all()
