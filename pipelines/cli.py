@@ -20,19 +20,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from pipelines.commands.common import console, load_valid_contracts
 from pipelines.config import Settings, get_settings
-from pipelines.contracts.check import check_contracts
-from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.resources import peak_memory_mib
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Run the feature platform's jobs. Contracts are checked with the separate `feature-check`.")
-# Progress and tables go to stderr, so `--json` output on stdout stays parseable; wide tables when piped to a log.
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 @dataclass
@@ -57,20 +53,6 @@ class StepTimer:
 def _say(quiet: bool) -> Callable[[str], None]:
     """A progress callback for the step packages: dim lines under the current step, or nothing in quiet mode."""
     return (lambda _message: None) if quiet else (lambda message: console.print(f"  [dim]{message}[/dim]"))
-
-
-def _load_valid_contracts(contracts_dir: Path) -> list[Contract]:
-    reports = check_contracts([contracts_dir])
-    errors = [finding for report in reports for finding in report.errors]
-    if errors:
-        for finding in errors:
-            console.print(finding.render(), markup=False, highlight=False)
-        console.print(f"[red]{len(errors)} error(s) in the contracts; run `feature-check {contracts_dir}`[/red]")
-        raise typer.Exit(1)
-    if not reports:
-        console.print(f"[red]no contracts found under {contracts_dir}[/red]")
-        raise typer.Exit(1)
-    return [load_contract(report.file).contract for report in reports]
 
 
 def _reset_run_data(settings: Settings, contracts: list[Contract]) -> None:
@@ -149,7 +131,7 @@ def run(
     say = _say(quiet)
 
     with timer.step("check contracts", quiet):
-        contracts = _load_valid_contracts(settings.contracts_dir)
+        contracts = load_valid_contracts(settings.contracts_dir)
         _reset_run_data(settings, contracts)
     say(f"{len(contracts)} contract(s): {', '.join(c.table_name for c in contracts)}; data in {settings.data_dir}")
 

@@ -11,49 +11,13 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-def _instant(text: str, option: str) -> datetime:
-    """An ISO 8601 instant; one without an offset is read as UTC (window bounds are UTC)."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time (e.g. 2026-01-01T00:00:00Z)",
-                                 param_hint=option) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _contracts(contracts_dir: Path, name: str | None) -> list[Any]:
-    from pipelines.contracts.check import check_contracts
-    from pipelines.contracts.load import load_contract
-
-    reports = check_contracts([contracts_dir])
-    errors = [finding for report in reports for finding in report.errors]
-    if errors:
-        for finding in errors:
-            console.print(finding.render(), markup=False, highlight=False)
-        console.print(f"[red]{len(errors)} error(s) in the contracts; run `feature-check {contracts_dir}`[/red]")
-        raise typer.Exit(1)
-    contracts = [load_contract(report.file).contract for report in reports]
-    if name is None:
-        if not contracts:
-            console.print(f"[red]no contracts found under {contracts_dir}[/red]")
-            raise typer.Exit(1)
-        return contracts
-    chosen = [c for c in contracts if name in (c.name, c.table_name)]
-    if not chosen:
-        known = ", ".join(sorted(c.table_name for c in contracts))
-        raise typer.BadParameter(f"no contract {name!r}; known: {known}", param_hint="--contract")
-    return chosen
+from pipelines.commands.common import console, load_valid_contracts, parse_instant, select_contracts
 
 
 def _event_folders(events_dir: Path, sources: set[str]) -> dict[str, Path]:
@@ -80,11 +44,11 @@ def backfill_command(
     from pipelines.flink.job import FlinkJobError
     from pipelines.resources import peak_memory_mib
 
-    first, last = _instant(start, "--from"), _instant(end, "--to")
+    first, last = parse_instant(start, "--from"), parse_instant(end, "--to")
     if first >= last:
         raise typer.BadParameter(f"--from {start} is not before --to {end}", param_hint="--from")
     settings = get_settings()
-    contracts = _contracts(settings.contracts_dir, contract_name)
+    contracts = select_contracts(load_valid_contracts(settings.contracts_dir), contract_name, lambda c: c)
     folders = _event_folders(events or settings.events_dir, {c.source.name for c in contracts})
 
     def say(message: str) -> None:

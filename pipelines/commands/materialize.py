@@ -13,36 +13,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-def _instant(text: str | None, option: str) -> datetime | None:
-    """An ISO 8601 instant; a value without an offset is read as UTC (Delta stores UTC)."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time (e.g. 2024-05-01T12:00:00Z)",
-                                 param_hint=option) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _selected(contracts: list[Any], name: str | None) -> list[Any]:
-    if name is None:
-        return contracts
-    chosen = [(c, p) for c, p in contracts if name in (c.name, c.table_name)]
-    if not chosen:
-        known = ", ".join(sorted(c.table_name for c, _ in contracts))
-        raise typer.BadParameter(f"no contract {name!r}; known: {known}", param_hint="--contract")
-    return chosen
+from pipelines.commands.common import console, parse_instant, select_contracts
 
 
 def materialize_command(
@@ -62,14 +38,15 @@ def materialize_command(
     from pipelines.runtime import StageError
 
     started = time.perf_counter()
-    first, last = _instant(start, "--start"), _instant(end, "--end")
+    first = parse_instant(start, "--start") if start is not None else None
+    last = parse_instant(end, "--end") if end is not None else None
     if first is not None and last is not None and first > last:
         raise typer.BadParameter(f"--start {start} is after --end {end}", param_hint="--start")
     settings = get_settings()
     results = []
     try:
         contracts = contracts_with_delta_paths(settings)
-        chosen = _selected(contracts, contract_name)
+        chosen = select_contracts(contracts, contract_name, lambda item: item[0])
         store = open_online_store(settings)
         if not is_applied(store, contracts):
             apply_repo(store, contracts)

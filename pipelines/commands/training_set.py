@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+from pipelines.commands.common import console
 
 
 def _pick_contract(name: str, contracts: list[Any]) -> Any:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pipelines.codegen.flink_sql import JobSql
 from pipelines.flink.environment import FlinkOptions, create_table_environment
+
+if TYPE_CHECKING:
+    from pyflink.table import TableEnvironment, TableResult
 
 
 class FlinkJobError(RuntimeError):
@@ -20,22 +24,39 @@ class JobRun:
     job_seconds: float
 
 
-def run_job(job: JobSql, options: FlinkOptions) -> JobRun:
-    """Execute the DDL, then every INSERT in one statement set (one job, one scan per source); block until done."""
-    started = time.perf_counter()
-    env = create_table_environment(options)
+def submit_job(env: TableEnvironment, job: JobSql) -> TableResult:
+    """Execute the DDL, then submit every INSERT as one statement set (one job, one scan per source); don't wait.
+
+    Both the bounded runs here and the streaming runs of :mod:`pipelines.flink.run` (which poll the job and commit
+    while it runs) submit through this, so a Flink error reads the same everywhere.
+    """
     try:
         for statement in job.ddl:
             env.execute_sql(statement)
         statements = env.create_statement_set()
         for insert in job.inserts:
             statements.add_insert_sql(insert)
-        setup = time.perf_counter() - started
-        result = statements.execute()
-        client = result.get_job_client()
-        result.wait()
+        return statements.execute()
     except Exception as error:  # py4j wraps Java exceptions; keep Flink's message, drop the Java stack
-        raise FlinkJobError(_first_lines(str(error))) from error
+        raise flink_error(error) from error
+
+
+def flink_error(error: Exception) -> FlinkJobError:
+    """A :class:`FlinkJobError` with the first lines of Flink's message, without the Java stack."""
+    return FlinkJobError(_first_lines(str(error)))
+
+
+def run_job(job: JobSql, options: FlinkOptions) -> JobRun:
+    """Submit the job in a fresh table environment and block until it is done."""
+    started = time.perf_counter()
+    env = create_table_environment(options)
+    result = submit_job(env, job)
+    setup = time.perf_counter() - started
+    client = result.get_job_client()
+    try:
+        result.wait()
+    except Exception as error:  # py4j wraps Java exceptions
+        raise flink_error(error) from error
     return JobRun(str(client.get_job_id()) if client else None, setup, time.perf_counter() - started - setup)
 
 

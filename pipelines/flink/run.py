@@ -36,7 +36,7 @@ from pipelines.delta.commit import CommitStage, CommitTarget, dead_letter_target
 from pipelines.delta.write import finished_part_files
 from pipelines.flink.checkpoints import checkpoint_configuration, latest_checkpoint
 from pipelines.flink.environment import FlinkOptions, create_table_environment
-from pipelines.flink.job import FlinkJobError, _first_lines
+from pipelines.flink.job import FlinkJobError, flink_error, submit_job
 from pipelines.flink.monitor import JobMetrics, JobMonitor, free_port, rest_configuration
 from pipelines.sources.location import SourceLocation
 from pipelines.sources.resolve import resolve_bounded_sources
@@ -241,16 +241,8 @@ def _run_flink_and_commit(job_sql: JobSql, options: FlinkOptions, restore: Path 
     config = env.get_config()
     for key, value in {**checkpoint_configuration(restore), **rest_configuration(port)}.items():
         config.set(key, value)
-    try:
-        for statement in job_sql.ddl:
-            env.execute_sql(statement)
-        statements = env.create_statement_set()
-        for insert in job_sql.inserts:
-            statements.add_insert_sql(insert)
-        result = statements.execute()
-        client = result.get_job_client()
-    except Exception as error:  # py4j wraps Java exceptions; keep Flink's message, drop the Java stack
-        raise FlinkJobError(_first_lines(str(error))) from error
+    result = submit_job(env, job_sql)
+    client = result.get_job_client()
     job_id = str(client.get_job_id())
     attempt = FlinkAttempt(number=len(state.attempts) + 1, started_at=datetime.now(UTC).isoformat(),
                            restored_from=str(restore) if restore else None, job_id=job_id, jvm_pid=_jvm_pid())
@@ -293,7 +285,7 @@ def _job_status(client: Any, result: Any) -> str:
     try:
         result.wait()
     except Exception as error:  # py4j wraps Java exceptions; keep Flink's message, drop the Java stack
-        raise FlinkJobError(_first_lines(str(error))) from error
+        raise flink_error(error) from error
     return "FINISHED"
 
 
