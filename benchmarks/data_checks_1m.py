@@ -88,8 +88,8 @@ def main() -> None:
         build_table(settings, loaded.contract, args.rows)
         build_seconds = time.perf_counter() - started
 
-        from pipelines.quality.checks import check_contract
-        from pipelines.quality.gx_run import open_context
+        from pipelines.feature_check.data.checks import check_contract
+        from pipelines.feature_check.data.gx_run import open_context
 
         started = time.perf_counter()
         context = open_context()

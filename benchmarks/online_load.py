@@ -59,7 +59,7 @@ def write_table(contract, path: Path, entities: int, windows: int) -> int:
 
 
 def start_redis(workdir: Path):
-    from conftest import RedisServer
+    from pipelines.testing.redis_server import RedisServer
 
     server = RedisServer(workdir)
     server.start()
@@ -67,9 +67,8 @@ def start_redis(workdir: Path):
 
 
 def stores(settings: Settings, redis_url: str):
-    from conftest import redis_feature_store
-
     from pipelines.feast_sync.store import open_store
+    from pipelines.testing.redis_server import redis_feature_store
 
     return {"sqlite": open_store(settings), "redis": redis_feature_store(settings, redis_url)}
 
@@ -106,9 +105,8 @@ def time_feast(store, contract, entities: int) -> tuple[float, int]:
 
 def reader(settings_dir: str, redis_url: str, entities: int, seconds: float, out) -> None:
     """Read 10 random entities at a time for ``seconds``, as a serving process would; send back the latencies."""
-    from conftest import redis_feature_store
-
     from pipelines.feast_sync.online import read_online
+    from pipelines.testing.redis_server import redis_feature_store
 
     settings = Settings(data_dir=Path(settings_dir))
     store = redis_feature_store(settings, redis_url)

@@ -5,9 +5,9 @@ One run of this script, on the same generated events (one source, the contracts 
 * ``generate``   the seeded generator writing the events (events/s).
 * ``pandas``     a plain single-process pandas implementation of the same windows (read JSON lines, classify
                  nothing-is-bad, explode to window ends, group) — the baseline of the ratio.
-* ``streaming``  :func:`pipelines.flink.run.run_contracts` (streaming mode, parallelism 2, the events in ONE file:
+* ``streaming``  :func:`pipelines.jobs.run.run_contracts` (streaming mode, parallelism 2, the events in ONE file:
                  several files in a streaming run can turn whole files into late events, see pyflink-facts.md §1).
-* ``batch``      :func:`pipelines.flink.backfill.run_backfill` over the same events cut into ``--files`` files
+* ``batch``      :func:`pipelines.jobs.backfill.run_backfill` over the same events cut into ``--files`` files
                  (batch mode is order-safe, so the files are parallel splits), same SQL, into Delta.
 * ``--profile``  the breakdown, each a Flink job of its own over the one-file events (cumulative stages, sinks are
                  ``blackhole`` unless said): job start (1 line), read raw lines + rowtime, + classification,
@@ -193,8 +193,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from pipelines.config import Settings
-    from pipelines.flink.backfill import run_backfill
-    from pipelines.flink.run import run_contracts
+    from pipelines.jobs.backfill import run_backfill
+    from pipelines.jobs.compute import run_contracts
     from pipelines.resources import peak_memory_mib
     from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
 

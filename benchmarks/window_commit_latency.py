@@ -5,7 +5,7 @@ event stamped with the wall clock (UTC) at publication. The generated job of a s
 ``--window-s`` windows, ``allowed_lateness`` ``--lateness-s``) reads the folder continuously (``FileSource`` with a
 monitor interval), checkpoints every second (the CSV sink finishes its part files on each checkpoint), and the
 exactly-once commit stage of :mod:`pipelines.delta.commit` is polled every ``--poll-ms`` while the job runs, as
-:func:`pipelines.flink.run.run_contracts` does for bounded runs.
+:func:`pipelines.jobs.run.run_contracts` does for bounded runs.
 
 Event time = wall clock, so the watermark (max event time − lateness) can pass a window's end no earlier than
 ``window_end + lateness`` in wall time. The latency of a window is the wall time at which the commit stage returned
@@ -98,7 +98,7 @@ def main() -> None:
     from pipelines.delta.commit import CommitStage
     from pipelines.flink.checkpoints import checkpoint_configuration
     from pipelines.flink.environment import FlinkOptions, create_table_environment
-    from pipelines.flink.run import _output_paths, commit_targets
+    from pipelines.jobs.compute import _output_paths, commit_targets
     from pipelines.resources import peak_memory_mib
     from pipelines.sources.location import FileSource
 

@@ -11,13 +11,41 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipelines.quality.thresholds import DataCheckThresholds
 from pipelines.runtime.config import StageConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class DataCheckThresholds(BaseModel):
+    """When a data check warns; every default is a starting point, not a law."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    row_count_drop_max: float = Field(0.05, ge=0.0, le=1.0,
+                                      description="Largest share of rows the newest Delta version may lose against "
+                                                  "the previous one (`data-row-count-shift`).")
+    row_count_growth_max: float = Field(3.0, ge=0.0,
+                                        description="Largest relative growth of the row count between the previous "
+                                                    "and the newest Delta version (3.0 = may quadruple).")
+    psi_max: float = Field(0.25, ge=0.0, description="Population stability index above which a feature's "
+                                                     "distribution counts as shifted (`data-distribution-shift`).")
+    ks_max: float = Field(0.3, ge=0.0, le=1.0, description="Kolmogorov-Smirnov statistic (numeric features) above "
+                                                           "which a feature counts as shifted.")
+    shift_min_rows: int = Field(200, ge=1, description="Fewer rows than this on either side: no distribution test "
+                                                       "(too little data to say anything).")
+    shift_bins: int = Field(10, ge=2, le=100, description="Quantile bins of the PSI for numeric features; the top "
+                                                          "N-1 categories plus `other` for strings.")
+    state_budget_mib: float = Field(1024.0, gt=0, description="Estimated Flink heap state per contract above which "
+                                                              "`state-budget` warns.")
+    default_cardinality: int = Field(100_000, ge=1, description="Active keys assumed when neither Delta nor the "
+                                                                "caller says how many keys hold state at once.")
+    distinct_values_per_key: int = Field(8, ge=1, description="Distinct values a `count_distinct` keeps per key and "
+                                                              "slice when Delta cannot tell.")
+    heap_overhead: float = Field(3.0, ge=1.0, description="JVM heap bytes per serialized state byte (object headers, "
+                                                          "boxing, hash-map entries of the heap state backend).")
 
 
 class Settings(BaseSettings):
@@ -43,7 +71,7 @@ class Settings(BaseSettings):
                            description="Redis for `online_store: redis`, as Feast's connection string "
                                        "(`host:port[,db=0,password=...]`).")
     test_crash_at: str | None = Field(None, description="TEST ONLY: the pipeline SIGKILLs itself at this point "
-                                      "(pipelines.delta.bookkeeping.CRASH_POINTS); used by the crash-recovery test.")
+                                      "(pipelines.delta.ledger.CRASH_POINTS); used by the crash-recovery test.")
     stages: dict[str, StageConfig] = Field(default_factory=dict,
                                            description="Runtime stage settings by stage name (see docs/runtime.md); "
                                                        "read with stage(name).")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.check_cli import _parser
+from pipelines.feature_check.cli import _parser
 
 ROOT = Path(__file__).resolve().parent.parent
 

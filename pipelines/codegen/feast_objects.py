@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.contracts.model import Contract
-from pipelines.delta.schema import INGESTED_AT, WINDOW_END
+from pipelines.layout import INGESTED_AT, WINDOW_END
 
 if TYPE_CHECKING:
     from feast import Entity, FeatureService, FeatureView, FileSource

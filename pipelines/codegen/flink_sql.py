@@ -54,8 +54,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from pipelines.contracts.columns import WINDOW_END, WINDOW_START
 from pipelines.contracts.model import Column, Contract, Feature
+from pipelines.layout import (
+    ACCEPTED_IN_STEP,
+    CSV_NULL_LITERAL,
+    DEAD_LETTER_COLUMNS,
+    HIDDEN_FEATURE_COLUMNS,
+    WINDOW_END,
+    WINDOW_START,
+)
 from pipelines.sources.location import FileSource, KafkaSource, SourceLocation
 
 #: Contract column types → Flink SQL types.
@@ -76,23 +83,9 @@ SOURCE_FILE = "_source_file"
 #: Kafka metadata columns of a Kafka source table (they make its ``_source_file``).
 KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET = "_kafka_topic", "_kafka_partition", "_kafka_offset"
 ROWTIME_SENTINEL = "TIMESTAMP '1970-01-01 00:00:00'"
-#: Written by Flink's CSV sink for NULL; a real value ``\N`` is quoted by the writer, so the two never mix.
-CSV_NULL_LITERAL = "\\N"
 #: ``CAST(TIMESTAMP(3) AS STRING)`` is always ``yyyy-MM-dd HH:mm:ss.SSS``: the prefix used by ``last``.
 _TIMESTAMP_TEXT_WIDTH = 23
 
-#: Columns of the dead-letter sink, in order.
-DEAD_LETTER_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("reason", "STRING"),
-    ("source_name", "STRING"),
-    ("source_file", "STRING"),
-    ("processed_at", "TIMESTAMP(3)"),
-    ("line", "STRING"),
-)
-#: Good events in the last step of the window row; see the module docstring.
-ACCEPTED_IN_STEP = "_accepted_in_step"
-#: Columns the feature sink writes after the features and the commit stage drops before Delta, in order.
-HIDDEN_FEATURE_COLUMNS: tuple[tuple[str, str], ...] = ((ACCEPTED_IN_STEP, "BIGINT"),)
 
 
 @dataclass(frozen=True)

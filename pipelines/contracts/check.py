@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
-from pipelines.contracts.columns import RESERVED_COLUMNS
 from pipelines.contracts.durations import format_duration
 from pipelines.contracts.load import KEY, ContractLoadError, LoadedContract, iter_contract_files, load_contract
 from pipelines.contracts.model import Contract, Window
@@ -29,6 +28,7 @@ from pipelines.contracts.types import (
     fallback_value_matches,
     feature_output_type,
 )
+from pipelines.layout import RESERVED_COLUMNS
 from pipelines.report import ContractReport, Finding
 
 Rule = Callable[[LoadedContract], Iterator[Finding]]

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.errors import PlatformError, Terminal
+
 MAX_EXPRESSION_CHARS = 2000
 MAX_TOKENS = 400
 MAX_DEPTH = 24
@@ -39,13 +41,12 @@ _KINDS = {"string": "string", "int32": "number", "int64": "number", "float": "nu
           "boolean": "boolean", "timestamp": "timestamp"}
 
 
-class ExpressionError(ValueError):
+class ExpressionError(PlatformError, Terminal):
     """An expression that is not allowed; ``line``/``column`` are 1-based within the expression text."""
 
     def __init__(self, rule: str, message: str, line: int = 1, column: int = 1) -> None:
         super().__init__(message)
         self.rule = rule
-        self.message = message
         self.line = line
         self.column = column
 

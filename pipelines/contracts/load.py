@@ -25,6 +25,7 @@ import yaml
 from pydantic import ValidationError
 
 from pipelines.contracts.model import Contract
+from pipelines.errors import PlatformError, Terminal
 from pipelines.report import Finding
 
 MAX_CONTRACT_BYTES = 256 * 1024
@@ -61,12 +62,19 @@ class Position:
     column: int
 
 
-class ContractLoadError(Exception):
-    """A contract could not be loaded; ``findings`` says where and why."""
+class ContractLoadError(PlatformError, Terminal):
+    """A contract could not be loaded; ``findings`` says where and why (each ``file:line:col: ... [rule] ...``)."""
 
     def __init__(self, findings: list[Finding]) -> None:
         self.findings = findings
-        super().__init__("\n".join(f.render() for f in findings))
+        first = findings[0] if findings else None
+        super().__init__("\n".join(f.render() for f in findings),
+                         hint=f"run `feature-check {first.file}` and fix what it reports" if first else None)
+
+    def one_line(self) -> str:
+        """The findings themselves: each already names file, line, column and rule."""
+        text = self.message
+        return f"{text}\n(next: {self.hint})" if self.hint else text
 
 
 @dataclass(frozen=True)

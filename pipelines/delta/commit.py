@@ -5,7 +5,7 @@ per source (the rejected lines of every contract reading it). :class:`CommitStag
 runs (:meth:`CommitStage.commit_finished`) and once more at the end; each call:
 
 1. lists the finished part files no earlier batch claimed, and writes them as the next batch's plan (write-ahead, see
-   :mod:`pipelines.delta.bookkeeping`);
+   :mod:`pipelines.delta.ledger`);
 2. commits every target of the batch in the runtime stage (threads: delta-rs releases the GIL), each commit carrying
    the ``txn`` action ``(app_id, batch seq)``, so a replay is skipped;
 3. writes the batch's done record (rows, versions, accepted events, dead letters by reason).
@@ -22,20 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.codegen.flink_sql import ACCEPTED_IN_STEP, HIDDEN_FEATURE_COLUMNS
 from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
-from pipelines.delta.bookkeeping import BatchPlan, BatchRecord, Ledger, TableCommit, crash_point
-from pipelines.delta.write import append_once, commit_part_files, finished_part_files, read_csv_parts
+from pipelines.delta.ledger import BatchPlan, BatchRecord, Ledger, TableCommit, crash_point
+from pipelines.delta.schema import HIDDEN_SCHEMA
+from pipelines.delta.write import append_once, commit_part_files, read_csv_parts
+from pipelines.layout import ACCEPTED_IN_STEP, finished_files
 from pipelines.runtime.config import StageConfig
 
 STAGE_NAME = "delta-commit"
-_SQL_TO_ARROW = {"BIGINT": pa.int64()}
-#: The columns Flink writes after the Delta ones in feature part files.
-TRAILING_SCHEMA = pa.schema([(name, _SQL_TO_ARROW[sql_type]) for name, sql_type in HIDDEN_FEATURE_COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ def commit_target_files(target: CommitTarget, files: Mapping[str, Sequence[Path]
     instant = (ingested_at or datetime.now(UTC)).astimezone(UTC)
     if target.contract is not None:
         result = commit_part_files(target.contract, None, target.table_path, files=files.get(target.table, ()),
-                                   ingested_at=instant, trailing=TRAILING_SCHEMA, app_id=app_id,
+                                   ingested_at=instant, trailing=HIDDEN_SCHEMA, app_id=app_id,
                                    txn_version=txn_version)
         accepted = 0
         if result.trailing is not None and result.trailing.num_rows:
@@ -141,7 +138,7 @@ class CommitStage:
         claimed = self.ledger.claimed_files()
         files: dict[str, list[Path]] = {}
         for folder in self._folders():
-            new = [path for path in finished_part_files(folder)
+            new = [path for path in finished_files(folder)
                    if str(path.relative_to(self.run_dir)) not in claimed and path.stat().st_size > 0]
             if new:
                 files[str(folder.relative_to(self.run_dir))] = new

@@ -20,14 +20,13 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from pipelines.codegen.flink_sql import DEAD_LETTER_COLUMNS
-from pipelines.delta.schema import TIMESTAMP
+from pipelines.delta.schema import SQL_ARROW_TYPES, TIMESTAMP
+from pipelines.delta.write import read_csv_parts
+from pipelines.layout import DEAD_LETTER_COLUMNS, finished_files
 
 TABLE_PREFIX = "dead_letters_"
 #: Columns of the Flink part files, in order, with their Arrow types.
-PART_SCHEMA = pa.schema([("reason", pa.string()), ("source_name", pa.string()), ("source_file", pa.string()),
-                         ("processed_at", TIMESTAMP), ("line", pa.string())])
-assert PART_SCHEMA.names == [name for name, _ in DEAD_LETTER_COLUMNS], "the Flink dead-letter sink changed"
+PART_SCHEMA = pa.schema([(name, SQL_ARROW_TYPES[sql_type]) for name, sql_type in DEAD_LETTER_COLUMNS])
 #: The Delta table's columns: the raw line is ``payload``.
 SCHEMA = pa.schema([
     pa.field("contract", pa.string(), nullable=False),
@@ -80,6 +79,12 @@ def ensure_table(source: str, path: Path) -> DeltaTable:
         table.alter.set_table_properties(wanted, raise_if_not_exists=False)
         table = DeltaTable(str(path))
     return table
+
+
+def dead_letters_by_reason(part_dir: Path) -> dict[str, int]:
+    """``{reason: n}`` of the finished dead-letter part files under ``part_dir`` (a backfill's, kept in its folder)."""
+    rows = read_csv_parts(finished_files(part_dir), PART_SCHEMA)
+    return dict(sorted(Counter(rows["reason"].to_pylist()).items()))
 
 
 def dead_letter_counts(path: Path) -> dict[str, dict[str, int]]:

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipelines.contracts.columns import INGESTED_AT, RESERVED_COLUMNS, WINDOW_END, WINDOW_START
 from pipelines.contracts.model import Contract
-
-__all__ = ["ARROW_TYPES", "INGESTED_AT", "RESERVED_COLUMNS", "TIMESTAMP", "WINDOW_END", "WINDOW_START", "delta_schema",
-           "table_properties"]
+from pipelines.layout import HIDDEN_FEATURE_COLUMNS, INGESTED_AT, WINDOW_END, WINDOW_START
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -28,6 +25,10 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
     "timestamp": TIMESTAMP,
 }
+#: Flink SQL types of the columns Flink writes for the platform (hidden columns, dead letters) -> Arrow types.
+SQL_ARROW_TYPES: dict[str, pa.DataType] = {"STRING": pa.string(), "BIGINT": pa.int64(), "TIMESTAMP(3)": TIMESTAMP}
+#: The hidden columns Flink writes after the Delta ones in feature part files (read by the commit stage, never stored).
+HIDDEN_SCHEMA = pa.schema([(name, SQL_ARROW_TYPES[sql_type]) for name, sql_type in HIDDEN_FEATURE_COLUMNS])
 
 
 def delta_schema(contract: Contract) -> pa.Schema:

@@ -34,9 +34,8 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from pipelines.contracts.model import Contract
-from pipelines.delta.schema import INGESTED_AT, TIMESTAMP, delta_schema, table_properties
-
-CSV_NULL_LITERAL = "\\N"
+from pipelines.delta.schema import TIMESTAMP, delta_schema, table_properties
+from pipelines.layout import CSV_NULL_LITERAL, INGESTED_AT, finished_files
 
 
 @dataclass(frozen=True)
@@ -50,18 +49,6 @@ class CommitResult:
     files: int
     trailing: pa.Table | None = None
     skipped: bool = False  # the table already holds this (app_id, txn_version): nothing was written
-
-
-def finished_part_files(part_dir: Path) -> list[Path]:
-    """Finished part files under ``part_dir``, sorted; nothing under a ``.``/``_`` path component."""
-    if not part_dir.exists():
-        return []
-    found = []
-    for path in sorted(part_dir.rglob("*")):
-        relative = path.relative_to(part_dir).parts
-        if path.is_file() and not any(part.startswith((".", "_")) for part in relative):
-            found.append(path)
-    return found
 
 
 def read_csv_parts(files: list[Path], schema: pa.Schema) -> pa.Table:
@@ -136,7 +123,7 @@ def commit_part_files(contract: Contract, part_dir: Path | None, table_path: Pat
     rows, no data commit is made (``version`` is the table's current one).
     """
     if files is None:
-        files = finished_part_files(part_dir) if part_dir is not None else []
+        files = finished_files(part_dir) if part_dir is not None else []
     files = list(files)
     schema = delta_schema(contract)
     rows_schema = pa.schema([f for f in schema if f.name != INGESTED_AT])

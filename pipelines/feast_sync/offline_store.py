@@ -50,6 +50,8 @@ from feast.infra.registry.base_registry import BaseRegistry
 from feast.repo_config import FeastConfigBaseModel, RepoConfig
 from ibis.expr.types import Table
 
+from pipelines.errors import PlatformError, Terminal
+
 #: The value of ``offline_store.type`` that selects this store.
 STORE_TYPE = "pipelines.feast_sync.offline_store.DeltaOfflineStore"
 
@@ -60,7 +62,7 @@ class DeltaOfflineStoreConfig(FeastConfigBaseModel):
     type: Literal["pipelines.feast_sync.offline_store.DeltaOfflineStore"] = STORE_TYPE
 
 
-class DeltaSourceError(ValueError):
+class DeltaSourceError(PlatformError, Terminal):
     """A data source this store cannot read (not a Delta ``FileSource``)."""
 
 
@@ -92,11 +94,14 @@ def _storage_options(data_source: FileSource) -> dict[str, str] | None:
 def read_delta_snapshot(data_source: DataSource, repo_path: str) -> Table:
     """The current snapshot of the source's Delta table as an ibis table (an in-memory Arrow table: the rows of the
     files the Delta log lists at its newest version, nothing else)."""
-    from deltalake import DeltaTable
+    from pipelines.delta.tables import read_table
 
     uri = delta_table_uri(data_source, repo_path)
     assert isinstance(data_source, FileSource)  # checked by delta_table_uri
-    snapshot: pa.Table = DeltaTable(uri, storage_options=_storage_options(data_source)).to_pyarrow_table()
+    snapshot = read_table(uri, storage_options=_storage_options(data_source))
+    if snapshot is None:
+        raise DeltaSourceError(f"no Delta table at {uri}", table=data_source.name,
+                               hint="run the pipeline (feature-platform run) or a backfill first")
     return ibis.memtable(snapshot)
 
 

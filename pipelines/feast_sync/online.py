@@ -36,7 +36,8 @@ import pyarrow.compute as pc
 
 from pipelines.codegen.feast_objects import feature_service_name
 from pipelines.contracts.model import Contract
-from pipelines.delta.schema import INGESTED_AT, WINDOW_END, WINDOW_START
+from pipelines.delta.tables import read_commit_rows, read_version, table_version
+from pipelines.errors import PlatformError, Terminal
 from pipelines.feast_sync.online_writers import (
     OnlineRows,
     RedisOnlineWriter,
@@ -45,6 +46,7 @@ from pipelines.feast_sync.online_writers import (
     WriteMode,
     encode_rows,
 )
+from pipelines.layout import INGESTED_AT, WINDOW_END, WINDOW_START
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -87,36 +89,10 @@ class LoadResult:
         return self.rows_loaded / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
 
 
-class OnlineLoadError(RuntimeError):
+class OnlineLoadError(PlatformError, Terminal):
     """A load could not finish (the store stayed unreachable, or kept restarting); the message says what to re-run."""
 
 
-# ------------------------------------------------------------------------------------------------------------ reading
-def read_snapshot(delta_table_path: Path, version: int | None = None) -> tuple[int, pa.Table]:
-    """The version number and rows of a Delta table (its current version unless ``version`` is given)."""
-    from deltalake import DeltaTable
-
-    table = DeltaTable(str(delta_table_path), version=version)
-    return table.version(), table.to_pyarrow_table()
-
-
-def read_commit_rows(delta_table_path: Path, first: int, last: int) -> pa.Table | None:
-    """The rows Delta versions ``first..last`` appended, or None when one of them removed files (a delete, an
-    overwrite, a compaction): then only a full snapshot reload gives the right answer."""
-    import pyarrow.dataset as ds
-    from deltalake import DeltaTable
-
-    before = set(DeltaTable(str(delta_table_path), version=first - 1).file_uris()) if first > 0 else set()
-    table = DeltaTable(str(delta_table_path), version=last)
-    after = set(table.file_uris())
-    if not before <= after:
-        return None
-    added = sorted(after - before)
-    schema = table.schema().to_arrow()
-    schema = pa.schema(schema) if not isinstance(schema, pa.Schema) else schema
-    if not added:
-        return schema.empty_table()
-    return ds.dataset(added, schema=schema, format="parquet").to_table()
 
 
 def newest_per_entity(rows: pa.Table, contract: Contract) -> pa.Table:
@@ -354,15 +330,15 @@ def _load(store: FeatureStore, contract: Contract, delta_table_path: Path, *, ve
 
 def _rows_to_load(path: Path, version: int | None, marker: int | None, *, full: bool) -> tuple[int, pa.Table, bool]:
     """(Delta version, rows to load, whether they are the whole snapshot) for a load up to ``version``."""
-    from deltalake import DeltaTable
-
-    target = DeltaTable(str(path)).version() if version is None else version
+    target = table_version(path) if version is None else version
+    if target is None:
+        raise OnlineLoadError(f"no Delta table at {path}", hint="run the pipeline (feature-platform run) first")
     if not full and marker is not None and marker >= 0:
         first = target if marker >= target else marker + 1  # a replay reloads the commit itself
         rows = read_commit_rows(path, first, target)
         if rows is not None:
             return target, rows, False
-    _, snapshot = read_snapshot(path, target)
+    _, snapshot = read_version(path, target)
     return target, snapshot, True
 
 

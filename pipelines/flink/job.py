@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pipelines.codegen.flink_sql import JobSql
+from pipelines.errors import PlatformError, Terminal
 from pipelines.flink.environment import FlinkOptions, create_table_environment
 
 if TYPE_CHECKING:
     from pyflink.table import TableEnvironment, TableResult
 
 
-class FlinkJobError(RuntimeError):
+class FlinkJobError(PlatformError, Terminal):
     """The Flink job did not finish; the message carries Flink's own error (first lines of the Java exception)."""
 
 
@@ -27,7 +28,7 @@ class JobRun:
 def submit_job(env: TableEnvironment, job: JobSql) -> TableResult:
     """Execute the DDL, then submit every INSERT as one statement set (one job, one scan per source); don't wait.
 
-    Both the bounded runs here and the streaming runs of :mod:`pipelines.flink.run` (which poll the job and commit
+    Both the bounded runs here and the streaming runs of :mod:`pipelines.jobs.run` (which poll the job and commit
     while it runs) submit through this, so a Flink error reads the same everywhere.
     """
     try:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pipelines.runtime.clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
     from pipelines.runtime.config import StageConfig
     from pipelines.runtime.deadline import Deadline, DeadlineExceeded
-    from pipelines.runtime.errors import StageError, StageStopped, StageTimeout, TransientError
+    from pipelines.runtime.errors import StageError, StageStopped, StageTimeout, Terminal, Transient, TransientError
     from pipelines.runtime.limiter import HybridLimiter, LimiterStats, LimitExceeded, RateLimited
     from pipelines.runtime.metrics import StageMetrics
     from pipelines.runtime.retry import RetryPolicy
@@ -40,6 +40,8 @@ _WHERE = {
     "StageError": "pipelines.runtime.errors",
     "StageStopped": "pipelines.runtime.errors",
     "StageTimeout": "pipelines.runtime.errors",
+    "Terminal": "pipelines.runtime.errors",
+    "Transient": "pipelines.runtime.errors",
     "TransientError": "pipelines.runtime.errors",
     "HybridLimiter": "pipelines.runtime.limiter",
     "LimiterStats": "pipelines.runtime.limiter",
@@ -81,6 +83,8 @@ __all__ = [
     "StageStopped",
     "StageTimeout",
     "SystemClock",
+    "Terminal",
+    "Transient",
     "TransientError",
     "WorkerCrashed",
     "allowed_cpus",

@@ -1,8 +1,11 @@
 """The runtime's error types: the retry decision is in the type; a stage failure is wrapped once, with its data.
 
-``TransientError`` marks errors worth retrying (subclass it, or raise it ``from`` the library error). A
-:class:`StageError` is the one error a caller of ``Stage.map`` sees when the stage stops: it names the stage and the
-item, chains the cause, and carries every item that was not done, so nothing is lost.
+:class:`Transient` and :class:`Terminal` are mix-ins that decide retries: :class:`~pipelines.runtime.RetryPolicy`
+retries an error only when it is a ``Transient`` (a busy service, a dropped connection); everything else, a
+``DeadlineExceeded`` included, stops at once. The platform's own errors (:mod:`pipelines.errors`) mix them in; a
+library error worth retrying is re-raised as :class:`TransientError` ``from`` it. A :class:`StageError` is the one
+error a caller of ``Stage.map`` sees when the stage stops: it names the stage and the item, chains the cause, and
+carries every item that was not done, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ from typing import Any
 from pipelines.runtime.deadline import DeadlineExceeded
 
 
-class TransientError(Exception):
-    """A failure that may succeed when tried again (a busy service, a dropped connection)."""
+class Transient:
+    """Mix-in: a failure that may succeed when tried again; the only kind :class:`RetryPolicy` retries."""
 
 
-class StageError(RuntimeError):
+class Terminal:
+    """Mix-in: a failure that trying again cannot fix (bad input, a bug, a refused request); never retried."""
+
+
+class TransientError(Transient, Exception):
+    """A transient failure with no more specific type (raise it ``from`` the library error)."""
+
+
+class StageError(Terminal, RuntimeError):
     """A stage stopped. ``unprocessed`` holds the items not done, in input order (the failing one first);
     ``rest`` the input the stage never took (empty unless the input was a one-shot iterator of unknown length).
 

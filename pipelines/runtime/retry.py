@@ -1,6 +1,9 @@
 """Retries: which errors are worth another attempt, and how long to wait before it.
 
-The retry decision lives in the error's type (``retry_on``); everything else is terminal and stops the stage at once.
+The retry decision lives in the error's type: only :class:`~pipelines.runtime.errors.Transient` errors are retried
+(``retry_on``); everything else is terminal and stops the stage at once. A ``TimeoutError`` is not transient by
+itself: a passed deadline (``DeadlineExceeded``) must not be retried, and a client's socket time-out is re-raised as a
+``TransientError`` by the code that knows it is safe to repeat.
 Delays grow exponentially (``base_delay * 2**(attempt-1)``, capped at ``max_delay``) with "equal jitter": half the delay
 is fixed, half is random, so retrying callers spread out but never hammer a service sooner than half the backoff.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from pipelines.runtime.errors import TransientError
+from pipelines.runtime.errors import Transient
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class RetryPolicy:
     base_delay: float = 0.05
     max_delay: float = 2.0
     jitter: bool = True
-    retry_on: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
+    retry_on: tuple[type[BaseException], ...] = (Transient,)
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.errors import PlatformError, Transient
 from pipelines.sources.location import KafkaSource
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from pipelines.config import Settings
 
 
-class KafkaSourceError(RuntimeError):
+class KafkaSourceError(PlatformError, Transient):
     """Kafka did not answer or refused a request; the message names the broker and the topic."""
 
 

@@ -10,7 +10,7 @@ nothing else about a source changes with its location (same raw line, rowtime, w
 * :class:`KafkaSource`: a topic read with the Flink Kafka SQL connector (``raw`` format: the record value is the
   line). ``bounded_mode`` other than ``unbounded`` makes the job finish (tests, backfills); ``specific_offsets`` pins
   where it starts and stops per partition, which is how :func:`pipelines.sources.kafka.pin_offsets` makes a bounded
-  run read exactly the records it counted. Needs the connector jar (:mod:`pipelines.flink.jars`).
+  run read exactly the records it counted. Needs the connector jar (:mod:`pipelines.jvm.jars`).
 
 A bare string or :class:`~pathlib.Path` still works wherever a location is expected (:func:`as_location`): it means a
 bounded :class:`FileSource`.

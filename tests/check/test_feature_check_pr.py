@@ -17,7 +17,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pipelines.compat.rules import COMPAT_RULES
+from pipelines.feature_check.compat.rules import COMPAT_RULES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prshape import git, pull_request
@@ -240,7 +240,7 @@ def test_base_side_guards(tmp_path: Path) -> None:
              for f in c["findings"]}
     assert {("link.yaml", "unreadable", "info"), ("huge.yaml", "too-large", "info"),
             ("bomb.yaml", "yaml-alias", "info"), ("ok.yaml", "contract-added", "info")} == shown
-    from pipelines.compat.git import read_base
+    from pipelines.feature_check.compat.git import read_base
 
     snapshot = read_base("HEAD", [Path("contracts")], cwd=repo)
     assert snapshot.contracts == {}
@@ -249,7 +249,7 @@ def test_base_side_guards(tmp_path: Path) -> None:
 
 
 def test_base_path_imports_nothing_heavy(repo: Path) -> None:
-    code = ("import sys; from pipelines.check_cli import run; run(['contracts', '--base', 'base', '--format', "
+    code = ("import sys; from pipelines.feature_check.cli import run; run(['contracts', '--base', 'base', '--format', "
             "'sarif']); print(','.join(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120,
                             check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -259,25 +259,25 @@ def test_base_path_imports_nothing_heavy(repo: Path) -> None:
 
 
 def test_data_hook_reports_a_missing_module_as_a_usage_error(repo: Path, tmp_path: Path) -> None:
-    """``--data`` imports pipelines.quality lazily; without it (a copy of the package minus quality): exit 2."""
+    """``--data`` imports pipelines.feature_check.data lazily; without it (a copy of the package minus data/): exit 2."""
     import shutil
 
     copy = tmp_path / "src"
-    shutil.copytree(ROOT / "pipelines", copy / "pipelines", ignore=shutil.ignore_patterns("quality", "__pycache__"))
-    code = "import sys; from pipelines.check_cli import main; sys.exit(main(sys.argv[1:]))"
+    shutil.copytree(ROOT / "pipelines", copy / "pipelines", ignore=shutil.ignore_patterns("data", "__pycache__"))
+    code = "import sys; from pipelines.feature_check.cli import main; sys.exit(main(sys.argv[1:]))"
     result = subprocess.run([sys.executable, "-c", code, "contracts/new.yaml", "--data"], cwd=repo,
                             capture_output=True, text=True, timeout=120, check=False,
                             env={**os.environ, "PYTHONPATH": str(copy), "PYTHONSAFEPATH": "1"})
     assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.startswith("feature-check: error: --data needs the data checks (pipelines.quality)")
+    assert result.stderr.startswith("feature-check: error: --data needs the data checks (pipelines.feature_check.data)")
     assert "Traceback" not in result.stderr
 
 
 def test_docs_list_every_rule_and_format() -> None:
     import re
 
-    from pipelines.check_output import FORMATS
-    from pipelines.compat.suppressions import SUPPRESSION_RULES
+    from pipelines.feature_check.compat.suppressions import SUPPRESSION_RULES
+    from pipelines.feature_check.output import FORMATS
 
     doc = (ROOT / "docs" / "feature-check.md").read_text()
     documented = set(re.findall(r"^\| `([a-z-]+)` \|", doc, flags=re.MULTILINE))

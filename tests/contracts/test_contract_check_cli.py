@@ -126,7 +126,8 @@ def test_help_exits_0() -> None:
 
 def test_no_heavy_module_is_imported() -> None:
     """Lint must stay fast: prove that nothing heavy is imported, by asking the interpreter that ran it."""
-    code = ("import sys; from pipelines.check_cli import run; code = run(['contracts', 'tests/contracts/broken']); "
+    code = ("import sys; from pipelines.feature_check.cli import run; "
+            "code = run(['contracts', 'tests/contracts/broken']); "
             "print(','.join(sorted({m.split('.')[0] for m in sys.modules})))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             check=False)
@@ -137,7 +138,7 @@ def test_no_heavy_module_is_imported() -> None:
 
 
 def test_import_time_stays_small() -> None:
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import pipelines.check_cli"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import pipelines.feature_check.cli"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60, check=False)
     imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
     assert "pipelines" in imported

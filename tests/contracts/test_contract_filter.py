@@ -84,7 +84,7 @@ def test_injection_attempts_are_refused(text: str) -> None:
 def test_flink_evaluates_the_rendered_filter() -> None:
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
-    from pipelines.flink.environment import ensure_java_home
+    from pipelines.jvm.java import ensure_java_home
 
     ensure_java_home()
     contract = load_contract(CONTRACT).contract

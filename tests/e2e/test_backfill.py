@@ -28,8 +28,8 @@ from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.delta.schema import delta_schema
-from pipelines.flink.backfill import BackfillSummary, batch_job_sql, run_backfill
-from pipelines.flink.run import RunSummary, run_contracts
+from pipelines.jobs.backfill import BackfillSummary, batch_job_sql, run_backfill
+from pipelines.jobs.compute import RunSummary, run_contracts
 from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
 from pipelines.sources.location import FileSource, KafkaSource
 

@@ -2,7 +2,7 @@
 
 One shared setup: one event file and one run folder. The pipeline runs as a subprocess (``run_contracts`` with a fixed
 run id) five times in a chain; each of the first four sets ``FP_TEST_CRASH_AT`` (a test-only hook, see
-:func:`pipelines.delta.bookkeeping.crash_point`) so the process SIGKILLs itself at exactly that point:
+:func:`pipelines.delta.ledger.crash_point`) so the process SIGKILLs itself at exactly that point:
 
 1. ``flink-running``  — Flink runs, a checkpoint is retained and at least one batch is committed;
 2. ``before-commit``  — the restarted job (from the checkpoint) planned a batch, nothing of it is committed;
@@ -51,7 +51,7 @@ import sys
 from pathlib import Path
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.contracts.load import load_contract
-from pipelines.flink.run import run_contracts
+from pipelines.jobs.compute import run_contracts
 contract = load_contract(PROJECT_ROOT / "contracts" / "user_txn_stats.yaml").contract
 summary = run_contracts([contract], {"transactions": Path(sys.argv[1])}, Settings(), run_id=sys.argv[2])
 print(summary.balanced)

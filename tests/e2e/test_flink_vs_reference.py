@@ -29,7 +29,7 @@ from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.delta.schema import table_properties
-from pipelines.flink.run import RunSummary, run_contracts
+from pipelines.jobs.compute import RunSummary, run_contracts
 from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
 
 pytestmark = pytest.mark.e2e

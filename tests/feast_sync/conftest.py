@@ -4,11 +4,6 @@ contract's own layout (``delta_schema``). No Flink: the rows are written with de
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +17,7 @@ from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.delta.schema import delta_schema
+from pipelines.testing.redis_server import REDIS_SERVER, RedisServer
 
 #: Recent, minute-aligned: TTL-bound stores must still consider the values fresh.
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -61,64 +57,6 @@ def write_delta() -> Callable[[Contract, Path, Sequence[dict[str, Any]]], None]:
 
 
 # ------------------------------------------------------------------------------------------- Redis (online loading)
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class RedisServer:
-    """A real ``redis-server`` on 127.0.0.1 and a free port, without persistence (a kill loses everything), that a
-    test can SIGKILL and restart on the same port. Every wait is bounded."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Feast's connection string."""
-        return f"127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 10.0) -> None:
-        import redis
-
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
-        while True:
-            try:
-                client.ping()
-                client.close()
-                return
-            except redis.ConnectionError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no save."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A running redis-server for one test; skipped locally when Redis is not installed, never under CI=true."""
@@ -132,16 +70,3 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
-
-
-def redis_feature_store(settings: Settings, url: str):
-    """The project's Feast store on ``settings``' data folder, with Feast's stock Redis online store at ``url``."""
-    from feast import FeatureStore
-    from feast.repo_config import RepoConfig
-
-    from pipelines.feast_sync.store import feast_dir, repo_config_dict
-
-    feast_dir(settings).mkdir(parents=True, exist_ok=True)
-    config = {**repo_config_dict(settings), "online_store": {"type": "redis", "connection_string": url}}
-    return FeatureStore(repo_path=str(settings.feature_repo_dir),
-                        config=RepoConfig(repo_path=settings.feature_repo_dir, **config))

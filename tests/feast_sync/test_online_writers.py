@@ -11,7 +11,7 @@ from datetime import timedelta
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import NOW, redis_feature_store, user_row
+from conftest import NOW, user_row
 
 from pipelines.config import Settings
 from pipelines.feast_sync.online import load_commit, newest_per_entity, online_writer, read_online
@@ -23,6 +23,7 @@ from pipelines.feast_sync.online_writers import (
     value_texts,
 )
 from pipelines.feast_sync.store import apply_repo, online_store_path, open_store
+from pipelines.testing.redis_server import redis_feature_store
 
 TABLE = "feature_platform_user_txn_stats_v1"
 FIRST = NOW - timedelta(minutes=2)

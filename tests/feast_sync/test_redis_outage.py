@@ -13,12 +13,13 @@ from datetime import timedelta
 
 import pytest
 import redis
-from conftest import NOW, redis_feature_store, user_row
+from conftest import NOW, user_row
 
 from pipelines.feast_sync.online import load_commit, read_online
 from pipelines.feast_sync.online_writers import MARKER_KEY
 from pipelines.feast_sync.store import apply_repo
 from pipelines.runtime import RetryPolicy, StageConfig
+from pipelines.testing.redis_server import redis_feature_store
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from deltalake import DeltaTable
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.contracts.load import load_contract
 from pipelines.delta import dead_letters
-from pipelines.flink.run import RunSummary, run_contracts
+from pipelines.jobs.compute import RunSummary, run_contracts
 from pipelines.sources.generator import BAD_KINDS, SourceSpec, safe_jitter, write_events
 from tests.e2e.test_flink_vs_reference import _classify_line, classify
 

@@ -15,10 +15,9 @@ import pyarrow.compute as pc
 import pytest
 from conftest import CONTRACTS, END, edited, feature_rows
 
-from pipelines.config import Settings
+from pipelines.config import DataCheckThresholds, Settings
 from pipelines.contracts.load import LoadedContract, load_contract
-from pipelines.quality import run_data_checks
-from pipelines.quality.thresholds import DataCheckThresholds
+from pipelines.feature_check.data import run_data_checks
 from pipelines.report import Finding
 
 FRESH = END + timedelta(minutes=1)
@@ -193,7 +192,7 @@ def test_no_table_yet(merchant: LoadedContract, settings: Settings) -> None:
 def test_timestamps_in_another_unit_fail_the_type_check(unit: str, merchant: LoadedContract, settings: Settings,
                                                         write_table: Callable[..., Path]) -> None:
     """The suite checks the types the Delta layout promises, not whatever pandas happens to produce."""
-    from pipelines.quality.gx_run import to_frame
+    from pipelines.feature_check.data.gx_run import to_frame
 
     rows = feature_rows(merchant.contract, entities=2, windows=2)
     frame = to_frame(rows.set_column(rows.schema.get_field_index("window_end"), "window_end",

@@ -17,12 +17,11 @@ import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.config import PROJECT_ROOT, DataCheckThresholds, Settings
 from pipelines.contracts.load import LoadedContract, iter_contract_files, load_contract
-from pipelines.flink.run import RunSummary, run_contracts
-from pipelines.quality import run_data_checks
-from pipelines.quality.suite import null_rate_limit
-from pipelines.quality.thresholds import DataCheckThresholds
+from pipelines.feature_check.data import run_data_checks
+from pipelines.feature_check.data.suite import null_rate_limit
+from pipelines.jobs.compute import RunSummary, run_contracts
 from pipelines.sources.generator import GeneratedEvents, SourceSpec, safe_jitter, write_events
 
 pytestmark = pytest.mark.e2e

@@ -12,11 +12,10 @@ from pathlib import Path
 
 from conftest import CONTRACTS, END, feature_rows
 
-from pipelines.config import Settings
+from pipelines.config import DataCheckThresholds, Settings
 from pipelines.contracts.load import LoadedContract, load_contract
-from pipelines.quality import estimate_resources, run_data_checks
-from pipelines.quality.resources import slices_in_flight
-from pipelines.quality.thresholds import DataCheckThresholds
+from pipelines.feature_check.data import estimate_resources, run_data_checks
+from pipelines.feature_check.data.resources import slices_in_flight
 
 # Runs in a fresh interpreter: an audit hook records every connect, send, non-loopback bind and DNS lookup, and
 # socket.connect itself raises, from before the data checks import anything until they return.
@@ -39,7 +38,7 @@ socket.socket.connect = refuse
 socket.create_connection = refuse
 from pipelines.config import Settings
 from pipelines.contracts.load import load_contract
-from pipelines.quality import run_data_checks
+from pipelines.feature_check.data import run_data_checks
 lazy = "great_expectations" not in sys.modules
 settings = Settings(data_dir=sys.argv[1])
 reports = run_data_checks([load_contract(sys.argv[2])], settings, now=datetime.fromisoformat(sys.argv[3]))
@@ -67,7 +66,7 @@ def test_data_checks_import_gx_lazily_and_open_no_socket(merchant: LoadedContrac
 
 
 def test_the_context_is_ephemeral_with_analytics_off() -> None:
-    from pipelines.quality.gx_run import open_context
+    from pipelines.feature_check.data.gx_run import open_context
 
     context = open_context()
     assert type(context).__name__ == "EphemeralDataContext"

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipelines.flink.jars import FLINK_KAFKA, KAFKA_BROKER, JarFetchError, fetch_jars
-from pipelines.sources.kafka_broker import KafkaBroker, start_kafka_broker
+from pipelines.jvm.jars import FLINK_KAFKA, KAFKA_BROKER, JarFetchError, fetch_jars
+from pipelines.testing.kafka_broker import KafkaBroker, start_kafka_broker
 
 
 def _jars_or_skip() -> None:

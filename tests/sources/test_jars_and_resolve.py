@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.errors import UsageError
 from pipelines.flink.environment import FlinkOptions, flink_configuration
-from pipelines.flink.jars import FLINK_KAFKA, JarFetchError, fetch_jars, jar_sets
+from pipelines.jvm.jars import FLINK_KAFKA, JarFetchError, fetch_jars, jar_sets
 from pipelines.sources.location import FileSource, KafkaSource
 from pipelines.sources.resolve import resolve_bounded_sources
 
@@ -51,10 +52,10 @@ def test_a_bounded_run_counts_file_sources_and_needs_no_jar(tmp_path: Path) -> N
     KafkaSource("t", "127.0.0.1:9", "g"),
 ])
 def test_a_bounded_run_refuses_sources_that_never_end(location: FileSource | KafkaSource) -> None:
-    with pytest.raises(ValueError, match="unbounded"):
+    with pytest.raises(UsageError, match="unbounded"):
         resolve_bounded_sources({"events": location}, lambda _path: 0)
 
 
 def test_a_bounded_run_refuses_files_it_cannot_count() -> None:
-    with pytest.raises(ValueError, match="cannot count"):
+    with pytest.raises(UsageError, match="cannot count"):
         resolve_bounded_sources({"events": FileSource("s3://bucket/events")}, lambda _path: 0)

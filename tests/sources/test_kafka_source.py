@@ -2,7 +2,7 @@
 
 The same seeded events (good ones and every kind of defect) are written to a JSON-lines file and published to a
 two-partition topic (round-robin, each partition in file order). One run reads the file, one the topic, each through
-:func:`pipelines.flink.run.run_contracts`. The Delta tables must hold the same rows (DOUBLE aggregates within 1e-9
+:func:`pipelines.jobs.run.run_contracts`. The Delta tables must hold the same rows (DOUBLE aggregates within 1e-9
 relative: the partitions change the summation order), the dead letters the same reasons, and both runs must account
 for every line. The Kafka run's offsets are pinned, so it reads exactly the records counted.
 
@@ -27,11 +27,11 @@ from deltalake import DeltaTable
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
-from pipelines.delta.write import finished_part_files
-from pipelines.flink.run import RunSummary, run_contracts
+from pipelines.jobs.compute import RunSummary, run_contracts
+from pipelines.layout import finished_files
 from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
 from pipelines.sources.kafka import create_topic, kafka_location, produce_files
-from pipelines.sources.kafka_broker import KafkaBroker
+from pipelines.testing.kafka_broker import KafkaBroker
 
 pytestmark = pytest.mark.e2e
 
@@ -118,5 +118,5 @@ def test_kafka_delta_rows_equal_the_file_rows(runs: Runs, name: str) -> None:
 def test_kafka_dead_letters_name_topic_partition_and_offset(runs: Runs) -> None:
     table = runs.kafka.tables[0]
     folder = runs.kafka.run_dir / table.table / "dead_letters"
-    text = "".join(part.read_text() for part in finished_part_files(Path(folder)))
+    text = "".join(part.read_text() for part in finished_files(Path(folder)))
     assert "kafka://transactions-test/0/" in text and "kafka://transactions-test/1/" in text

@@ -21,8 +21,8 @@ import pytest
 from pipelines.codegen.flink_sql import OutputPaths, build_job_sql
 from pipelines.config import PROJECT_ROOT
 from pipelines.contracts.load import load_contract
-from pipelines.delta.write import finished_part_files
 from pipelines.flink.environment import FlinkOptions, create_table_environment
+from pipelines.layout import finished_files
 from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
 from pipelines.sources.location import FileSource
 
@@ -42,7 +42,7 @@ def _wait_for(what: str, condition: Callable[[], bool], timeout_s: float = WAIT_
 
 
 def _window_ends(folder: Path, join_keys: int) -> pd.Series:
-    parts = finished_part_files(folder) if folder.exists() else []
+    parts = finished_files(folder) if folder.exists() else []
     frames = [pd.read_csv(part, header=None, usecols=[join_keys + 1]) for part in parts if part.stat().st_size]
     if not frames:
         return pd.Series([], dtype="datetime64[ns]")
@@ -50,7 +50,7 @@ def _window_ends(folder: Path, join_keys: int) -> pd.Series:
 
 
 def _dead_letter_text(folder: Path) -> str:
-    return "".join(p.read_text() for p in finished_part_files(folder)) if folder.exists() else ""
+    return "".join(p.read_text() for p in finished_files(folder)) if folder.exists() else ""
 
 
 def test_a_file_dropped_after_the_job_started_is_read(tmp_path: Path) -> None:

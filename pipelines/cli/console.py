@@ -1,0 +1,68 @@
+"""What every ``feature-platform`` command shares: the stderr console, ISO instants, and the one error handler.
+
+Progress and tables go to stderr so that ``--json`` output on stdout stays parseable; wide tables when piped to a log.
+:func:`guarded` is the one place a :class:`~pipelines.errors.PlatformError` becomes a one-line message and an exit
+code (1 the work failed, 2 the command was called wrongly); the traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from pipelines.errors import PlatformError, UsageError
+
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Options:
+    """Options of the whole program (``feature-platform --debug <command>``)."""
+
+    debug = False
+
+
+OPTIONS = _Options()
+
+
+def parse_instant(text: str, option: str) -> datetime:
+    """An ISO 8601 instant as UTC; one without an offset is read as UTC (window bounds and Delta are UTC)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not an ISO 8601 time (e.g. 2026-01-01T00:00:00Z)") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def progress_printer(quiet: bool) -> Callable[[str], None]:
+    """A progress callback for the jobs: dim lines under the current step, or nothing in quiet mode."""
+    if quiet:
+        return lambda _message: None
+    return lambda message: console.print(f"  [dim]{message}[/dim]", highlight=False)
+
+
+def guarded(command: F) -> F:
+    """Run ``command``; a :class:`PlatformError` prints one line (with ``--debug`` its traceback) and exits with
+    its exit code instead of a Python traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PlatformError as error:
+            if OPTIONS.debug:
+                console.print(traceback.format_exc(), markup=False, highlight=False)
+            label = "usage" if isinstance(error, UsageError) else type(error).__name__
+            console.print(f"[red]{command.__name__.removesuffix('_command').replace('_', '-')}: {label}:[/red] "
+                          f"{error.one_line()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+
+    return run  # type: ignore[return-value]

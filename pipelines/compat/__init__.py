@@ -1,6 +1,0 @@
-"""Breaking-change detection for ``feature-check --base``: rules, the diff of two contract sets, the base from git."""
-
-from pipelines.compat.diff import ContractChange, compare_contract, compare_sets, declared_bump
-from pipelines.compat.rules import COMPAT_RULES, CompatRule, grade
-
-__all__ = ["COMPAT_RULES", "CompatRule", "ContractChange", "compare_contract", "compare_sets", "declared_bump", "grade"]

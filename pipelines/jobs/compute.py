@@ -1,0 +1,169 @@
+"""Compute contracts: sources → one Flink job ⇄ the commit stage → Delta, resumable; returns a :class:`RunSummary`.
+
+Every run has its own folder under ``settings.flink_dir / "runs" / <run id>`` (checkpoints, window rows, dead letters,
+the commit ledger), so runs never read each other's part files. Exactly once (docs/exactly-once.md):
+
+* Flink checkpoints every ``settings.checkpoint_interval_ms`` into a retained checkpoint directory; its file sink
+  finishes part files on each completed checkpoint.
+* While the job runs, the commit stage (:mod:`pipelines.delta.commit`) polls for finished part files and commits them
+  in numbered batches (write-ahead plan, Delta ``txn`` action per batch), so rows land in Delta during the job.
+* Calling :func:`run_contracts` again with the same ``run_id`` after a crash resumes: batches planned before the crash
+  are finished (tables that already hold them skip them), and the Flink job restarts from the newest retained
+  checkpoint (not from the beginning), unless it had finished, in which case only the remaining files are committed.
+
+The summary proves completeness per contract over the whole run (all attempts): accepted events + dead letters ==
+lines in the input (``balanced``). Accepted events are the sum of the window rows' hidden ``_accepted_in_step``
+column, which the commit stage reads and keeps out of Delta.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.codegen.flink_sql import JobSql, OutputPaths, build_job_sql
+from pipelines.config import Settings
+from pipelines.contracts.model import Contract
+from pipelines.delta import dead_letters
+from pipelines.delta.commit import CommitStage, CommitTarget, dead_letter_target, feature_target
+from pipelines.delta.ledger import Ledger, crash_point
+from pipelines.errors import UsageError
+from pipelines.flink.checkpoints import latest_checkpoint
+from pipelines.flink.environment import FlinkOptions
+from pipelines.flink.job import FlinkJobError
+from pipelines.flink.monitor import JobMetrics
+from pipelines.flink.running import TERMINAL_STATES, start_job, stop_orphaned_jvm
+from pipelines.jobs.compute_summary import RunSummary, summarise
+from pipelines.jobs.run_state import FlinkAttempt, RunState, load_run_state, save_run_state
+from pipelines.sources.location import SourceLocation
+from pipelines.sources.resolve import resolve_bounded_sources
+
+Progress = Callable[[str], None]
+
+#: How often the run polls the job's status, its metrics and the finished part files.
+POLL_SECONDS = 0.5
+
+
+def _output_paths(run_dir: Path, table: str) -> OutputPaths:
+    base = run_dir / table
+    return OutputPaths(features=(base / "features").as_uri(), dead_letters=(base / "dead_letters").as_uri())
+
+
+def commit_targets(contracts: Sequence[Contract], run_dir: Path, settings: Settings) -> list[CommitTarget]:
+    """The Delta tables a run over ``contracts`` feeds: one per contract, one dead-letter table per source."""
+    targets = [feature_target(c, run_dir / c.table_name / "features", settings.delta_table_path(c.table_name))
+               for c in contracts]
+    for source in sorted({c.source.name for c in contracts}):
+        folders = {c.table_name: run_dir / c.table_name / "dead_letters" for c in contracts if c.source.name == source}
+        targets.append(dead_letter_target(source, folders, settings.delta_table_path(dead_letters.table_name(source))))
+    return targets
+
+
+def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[str, Path | SourceLocation],
+                  settings: Settings, *,
+                  progress: Progress | None = None, run_id: str | None = None) -> RunSummary:
+    """Run every contract in one Flink job over the given sources, committing finished output to Delta as it comes.
+
+    ``events_dir_per_source`` maps a source name to a JSON-lines file or folder, or to a bounded
+    :data:`~pipelines.sources.location.SourceLocation` (e.g. a Kafka topic; see :mod:`pipelines.sources.resolve`).
+    With the ``run_id`` of an interrupted run, resumes it (same contracts and sources). Raises
+    :class:`pipelines.flink.job.FlinkJobError` when the job fails (batches committed before stay committed).
+    """
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    run_id = run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    run_dir = settings.flink_dir / "runs" / run_id
+    sources = {c.source.name for c in contracts}
+    missing = sources - set(events_dir_per_source)
+    if missing:
+        raise UsageError(f"no events folder for source(s): {sorted(missing)}")
+    resolved = resolve_bounded_sources({name: events_dir_per_source[name] for name in sources})
+    outputs = {c.table_name: _output_paths(run_dir, c.table_name) for c in contracts}
+    job_sql = build_job_sql(contracts, resolved.locations, outputs)
+    input_lines = dict(resolved.input_lines)
+    options = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
+                           checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
+                           jars=resolved.jars, idle_timeout=None)  # bounded sources: see environment.py
+
+    ledger = Ledger(run_dir)
+    state = load_run_state(run_dir, run_id)
+    for earlier in state.attempts:
+        if earlier.jvm_pid is not None:
+            stop_orphaned_jvm(earlier.jvm_pid)
+    flink_seconds = 0.0
+    job_id = None
+    stage = CommitStage(run_dir, commit_targets(contracts, run_dir, settings), app_id=f"feature-platform:{run_id}",
+                        config=settings.stage("delta-commit"), crash_at=settings.test_crash_at, progress=say)
+    commit_clock = _Stopwatch()
+    with stage:
+        attempt = len(state.attempts) + 1
+        with commit_clock:
+            recovered = stage.recover(attempt)
+        if recovered:
+            say(f"delta: finished {len(recovered)} batch(es) planned before a crash")
+        if not state.flink_finished:
+            restore = latest_checkpoint(options.checkpoint_dir)
+            say(f"flink: attempt {attempt}, {len(contracts)} contract(s) over {sum(input_lines.values())} input "
+                f"line(s)" + (f", resuming from {restore.parent.name}/{restore.name}" if restore else ""))
+            flink_started = time.perf_counter()
+            job_id = _run_flink_and_commit(job_sql, options, restore, state, run_dir, stage, commit_clock, say,
+                                           settings.test_crash_at)
+            flink_seconds = time.perf_counter() - flink_started
+        with commit_clock:
+            stage.commit_finished(attempt)
+    finished = time.perf_counter()
+    return summarise(contracts, settings, ledger, load_run_state(run_dir, run_id), input_lines, run_dir, job_id,
+                      flink_seconds, commit_clock.seconds, finished - started)
+
+
+class _Stopwatch:
+    """Adds up the time spent inside ``with`` blocks."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.seconds += time.perf_counter() - self._started
+
+
+def _run_flink_and_commit(job_sql: JobSql, options: FlinkOptions, restore: Path | None, state: RunState,
+                          run_dir: Path, stage: CommitStage, commit_clock: _Stopwatch, say: Progress,
+                          crash_at: str | None) -> str:
+    """Start the job (restored from ``restore``), commit finished files while it runs, return its job id."""
+    job = start_job(job_sql, options, restore)
+    attempt = FlinkAttempt(number=len(state.attempts) + 1, started_at=datetime.now(UTC).isoformat(),
+                           restored_from=str(restore) if restore else None, job_id=job.job_id, jvm_pid=job.jvm_pid)
+    state.attempts.append(attempt)
+    save_run_state(run_dir, state)
+    committed = 0
+    while True:
+        status = job.status()
+        sample = job.sample()
+        if sample is not None and sample.lines_read is not None:
+            attempt.source_records_read = sample.lines_read
+            _remember(state, sample)
+        with commit_clock:
+            committed += stage.commit_finished(attempt.number) is not None
+        if status == "RUNNING" and committed and latest_checkpoint(options.checkpoint_dir) is not None:
+            crash_point("flink-running", crash_at)
+        if status in TERMINAL_STATES:
+            break
+        time.sleep(POLL_SECONDS)
+    if status != "FINISHED":
+        raise FlinkJobError(f"the Flink job ended {status}")
+    state.flink_finished = True
+    save_run_state(run_dir, state)
+    say(f"flink: job {job.job_id} finished; it read {attempt.source_records_read} line(s)")
+    crash_point("flink-finished", crash_at)
+    return job.job_id
+
+
+def _remember(state: RunState, sample: JobMetrics) -> None:
+    """Keep the newest known values (the watermark is unknown until the first one passes)."""
+    state.metrics = {**state.metrics, **{k: v for k, v in sample.to_dict().items() if v is not None}}
