@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipelines.errors import PlatformError, UsageError
 
@@ -61,8 +62,8 @@ def guarded(command: F) -> F:
             if OPTIONS.debug:
                 console.print(traceback.format_exc(), markup=False, highlight=False)
             label = "usage" if isinstance(error, UsageError) else type(error).__name__
-            console.print(f"[red]{command.__name__.removesuffix('_command').replace('_', '-')}: {label}:[/red] "
-                          f"{error.one_line()}", highlight=False, soft_wrap=True)
+            name = command.__name__.removesuffix("_command").replace("_", "-")
+            console.print(f"[red]{name}: {label}:[/red] {escape(error.one_line())}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
 
     return run  # type: ignore[return-value]

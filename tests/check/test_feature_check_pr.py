@@ -259,7 +259,7 @@ def test_base_path_imports_nothing_heavy(repo: Path) -> None:
 
 
 def test_data_hook_reports_a_missing_module_as_a_usage_error(repo: Path, tmp_path: Path) -> None:
-    """``--data`` imports pipelines.feature_check.data lazily; without it (a copy of the package minus data/): exit 2."""
+    """``--data`` imports feature_check.data lazily; without it (a copy of the package minus data/): exit 2."""
     import shutil
 
     copy = tmp_path / "src"

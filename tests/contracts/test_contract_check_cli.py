@@ -116,7 +116,8 @@ def test_internal_error_is_one_line_and_exit_2() -> None:
         result = subprocess.run([str(SCRIPT)], cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
                                 check=False)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == ["feature-check: internal error: OSError: [Errno 28] No space left on device"]
+    assert result.stderr.splitlines() == ["feature-check: internal error: OSError: [Errno 28] No space left on device "
+                                          "(run with --debug for the traceback)"]
 
 
 def test_help_exits_0() -> None:

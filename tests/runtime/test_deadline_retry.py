@@ -46,7 +46,8 @@ def test_backoff_doubles_up_to_the_cap_with_equal_jitter() -> None:
 def test_only_transient_errors_are_retried_and_only_up_to_the_limit() -> None:
     policy = RetryPolicy(max_attempts=3)
     assert policy.should_retry(TransientError("busy"), 1)
-    assert policy.should_retry(ConnectionResetError(), 2)
+    assert not policy.should_retry(ConnectionResetError(), 1)  # a library error is re-raised as Transient by its caller
+    assert not policy.should_retry(DeadlineExceeded("late"), 1)  # a passed deadline is final, though a TimeoutError
     assert not policy.should_retry(TransientError("busy"), 3)
     assert not policy.should_retry(ValueError("bad row"), 1)
     assert not RetryPolicy.none().should_retry(TransientError(), 1)

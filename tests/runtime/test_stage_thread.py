@@ -115,7 +115,7 @@ def test_a_one_shot_iterator_keeps_its_rest() -> None:
 
 def test_exhausted_retries_surface_the_last_error() -> None:
     def always_busy(x: int) -> int:
-        raise ConnectionError("redis refused")
+        raise TransientError("redis refused")
 
     with (
         Stage("busy", always_busy, kind="thread", config=StageConfig(workers=1), retry=FAST_RETRY) as stage,
