@@ -8,13 +8,15 @@ count of valid rows. Items are small, so the pipe is not what is measured. Worke
 
     .venv/bin/python benchmarks/runtime_speedup.py --batches 48 --rows 20000 --repeat 3
 
-Results: benchmarks/results/runtime_speedup.json.
+Every variant must compute the same total (the sum of the valid-row counts over all batches), checked against a
+single in-process computation: a variant that dropped or duplicated a batch would fail instead of looking fast.
+
+Results: benchmarks/results/runtime_speedup.json (every run, the medians, machine information).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -23,6 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))  # spawned workers import this module by name
+
+import _results  # noqa: E402
 
 from pipelines.runtime import Stage, StageConfig, allowed_cpus  # noqa: E402
 
@@ -48,14 +52,14 @@ def convert_and_validate(spec: tuple[int, int]) -> int:
     return int(pc.sum(valid).as_py()) + int(ordered.as_py()) + 0 * keys
 
 
-def timed(config: StageConfig, batches: list[tuple[int, int]]) -> float:
+def timed(config: StageConfig, batches: list[tuple[int, int]]) -> tuple[float, int]:
+    """Seconds of one pass over ``batches`` (workers started and warmed before) and the total it computed."""
     with Stage("bench-speedup", convert_and_validate, kind="cpu", config=config) as stage:
         list(stage.map(batches[:2]))  # warm the workers (pyarrow import)
         started = time.perf_counter()
         total = sum(stage.map(batches))
         elapsed = time.perf_counter() - started
-    assert total > 0
-    return elapsed
+    return elapsed, total
 
 
 def main() -> None:
@@ -64,6 +68,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    _results.start()
     cpus = allowed_cpus()
     batches = [(seed, args.rows) for seed in range(args.batches)]
     variants = {
@@ -71,25 +76,32 @@ def main() -> None:
         f"{len(cpus)} workers, pinned": StageConfig(),
         f"{len(cpus)} workers, unpinned": StageConfig(pin=False),
     }
+    expected = sum(convert_and_validate(batch) for batch in batches)  # in this process, untimed: the reference
+    assert expected > 0
     runs: dict[str, list[float]] = {name: [] for name in variants}
+    totals: dict[str, list[int]] = {name: [] for name in variants}
     for _ in range(args.repeat):
         for name, config in variants.items():  # interleaved, so machine noise hits all variants alike
-            runs[name].append(timed(config, batches))
+            seconds, total = timed(config, batches)
+            runs[name].append(seconds)
+            totals[name].append(total)
+            if total != expected:
+                raise SystemExit(f"{name}: total {total} != {expected} computed in process: the variant is wrong")
     medians = {name: statistics.median(times) for name, times in runs.items()}
     base = medians["1 worker, pinned"]
     rows_total = args.batches * args.rows
-    result = {"cpus": cpus, "batches": args.batches, "rows": args.rows, "repeat": args.repeat, "variants": {}}
+    result = {"cpus": cpus, "expected_total": expected, "totals_equal": True, "variants": {}}
     for name, seconds in medians.items():
         result["variants"][name] = {
             "median_s": round(seconds, 3),
             "rows_per_s": round(rows_total / seconds),
             "speedup_vs_1": round(base / seconds, 2),
             "runs_s": [round(s, 3) for s in runs[name]],
+            "totals": totals[name],
         }
         print(f"{name:<24} {seconds:7.3f} s  {rows_total / seconds:>10.0f} rows/s  speed-up {base / seconds:4.2f}x")
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "runtime_speedup.json").write_text(json.dumps(result, indent=2))
+    print(f"every variant and run computed the same total ({expected:,})")
+    _results.write("runtime_speedup", {"batches": args.batches, "rows": args.rows, "repeat": args.repeat}, result)
 
 
 if __name__ == "__main__":
