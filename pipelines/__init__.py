@@ -1,23 +1,33 @@
 """A real-time feature platform driven by feature contracts.
 
-The packages follow the data flow, top to bottom:
+The packages follow the data flow, and import only downward (an import-linter contract in pyproject.toml; run by
+``tests/test_layers.py``). Lowest first:
 
+``runtime/``
+    The concurrency core: worker stages, hybrid limiter, deadlines, retries. Generic: imports nothing of the platform.
+``config`` · ``errors`` · ``report`` · ``layout`` · ``resources`` · ``jvm/``
+    The base: the one settings object; the error hierarchy (``PlatformError`` + ``Transient``/``Terminal``); the
+    findings every check returns; what Flink hands to Delta (columns, null literal, dead-letter layout); peak memory;
+    the Java runtime and Maven jars.
 ``contracts/``
-    YAML contract -> typed model (``model``), with file:line errors (``load``) and semantic rules (``check``).
+    YAML contract -> typed model (``model``), with file:line errors (``load``), semantic rules (``check``) and the one
+    loader every command uses (``valid``).
+``sources/``
+    Where events come from: the seeded generator, JSON-lines files or a watched folder, Kafka.
 ``codegen/``
     Pure functions from a contract to what runs: Flink SQL (``flink_sql``) and Feast objects (``feast_objects``).
-``sources/``
-    Where events come from on the embedded default: a seeded generator writing JSON-lines files.
 ``flink/``
-    Runs the generated SQL in PyFlink (local mini-cluster): event time, watermarks, windows, checkpoints.
+    Runs the generated SQL in PyFlink: environment, submission, checkpoints, metrics. Nothing else.
 ``delta/``
-    The Delta table per contract major version (``schema``) and the step that commits Flink's output to it (``write``).
+    The only code that touches Delta Lake: table layout, exactly-once commit stage and ledger, dead letters, reads.
 ``feast_sync/``
-    The Feast store built from the contracts, and loading the newest values from Delta into the online store.
-``cli`` / ``check_cli``
-    The console commands ``feature-platform`` (the jobs) and ``feature-check`` (the CI gate). They render reports and
-    choose exit codes; nothing else does.
-
-``config`` holds the one settings object; ``report`` the findings every check returns; ``resources`` measures the
-peak memory of a run (Python and the Flink JVM).
+    The Feast store built from the contracts, the Delta offline store, fast online loading, training sets.
+``feature_check/``
+    The CI gate as a library call (``check`` -> ``CheckRun``): breaking changes, data checks, output formats, its CLI.
+``jobs/``
+    run, compute, backfill, materialize, training_set, status: each wires the steps and returns a summary.
+``cli/``
+    The ``feature-platform`` console commands: render summaries, pick exit codes, nothing else.
+``testing/``
+    Real servers (Kafka, Redis) the tests and benchmarks start; never imported by the product.
 """

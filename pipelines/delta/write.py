@@ -1,7 +1,8 @@
 """The commit stage: Flink's finished CSV part files → one Delta append per batch, in the shared table layout.
 
 PyFlink has no Delta sink, so Flink writes CSV part files with its exactly-once file sink and this module turns the
-finished ones into a Delta commit with delta-rs (see DESIGN.md, decision 4).
+finished ones into a Delta commit with delta-rs (the JVM Delta connector targets Flink 1.x; see
+docs/architecture.md).
 
 * Only finished files are read: any path component starting with ``.`` or ``_`` is skipped (in-progress files and
   batch-mode staging folders are hidden, ``_SUCCESS`` markers are underscored).

@@ -1,6 +1,8 @@
-"""The Flink stage: run generated SQL in the local mini-cluster and hand finished part files to the Delta commit stage.
+"""Flink: run generated SQL, nothing else (no feature logic, no Delta).
 
-No feature logic lives here: the SQL comes from :mod:`pipelines.codegen.flink_sql`; this package builds the environment
-(:mod:`.environment`), runs a statement set to completion (:mod:`.job`) and chains job → Delta commit (:mod:`.run`).
-PyFlink is imported lazily inside functions so importing this package stays cheap.
+The SQL comes from :mod:`pipelines.codegen.flink_sql`; this package builds the environment (:mod:`.environment`),
+submits a statement set and waits for it (:mod:`.job`), or starts it and hands back a handle to poll
+(:mod:`.running`), configures and finds retained checkpoints (:mod:`.checkpoints`) and reads a running job's metrics
+(:mod:`.monitor`). The jobs (:mod:`pipelines.jobs`) chain Flink with the Delta commit stage. PyFlink is imported
+lazily inside functions so importing this package stays cheap.
 """

@@ -1,4 +1,4 @@
-"""The TableEnvironment of the local mini-cluster, configured with the measured rules of pyflink-facts.md.
+"""The TableEnvironment of the local mini-cluster, configured with the rules measured on PyFlink 2.3 (below).
 
 * Streaming mode over a bounded file source (no ``source.monitor-interval``): the job finishes and the final MAX
   watermark fires every window, the last one included.

@@ -1,6 +1,6 @@
 """The concurrency core: worker stages (pinned processes, threads, asyncio), the hybrid limiter, deadlines, retries.
 
-Every Python-side step of the platform (Delta commits, online loading, backfills, data checks) runs as a
+Every Python-side step of the platform (Delta commits, online loading, backfill commits) runs as a
 :class:`Stage`. See ``docs/runtime.md`` for the why, the configuration keys and the metric names.
 
 Modules, in the order a call passes through them: ``config`` (StageConfig) → ``stage`` (Stage.map: ordering,

@@ -1,13 +1,14 @@
 """Data checks of ``feature-check --data``: what the Delta tables say about the contracts that describe them.
 
-Data flow: read the newest Delta version and the one before it (:mod:`.snapshot`) → Arrow metrics (:mod:`.metrics`)
+Data flow: read the newest Delta version and the one before it (:mod:`pipelines.delta.snapshots`) → Arrow metrics (:mod:`.metrics`)
 → a Great Expectations suite built from the contract and validated in an ephemeral, offline context
 (:mod:`.suite`, :mod:`.gx_run`) → freshness (:mod:`.freshness`) → consistency with the previous version
 (:mod:`.consistency`) → verdicts on the change against the base contract (:mod:`.verdicts`) → a Flink state estimate
 (:mod:`.resources`). :mod:`.checks` runs them in that order and returns one report per contract.
 
-This package is imported lazily by the CLI. Its ``__init__`` and :mod:`.thresholds` import nothing heavy; the public
-names below load their modules on first use.
+This package is imported lazily by the gate (:mod:`pipelines.feature_check.gate`); its thresholds live in
+:class:`pipelines.config.DataCheckThresholds`. Its ``__init__`` imports nothing heavy; the public names below load
+their modules on first use.
 """
 
 from __future__ import annotations
