@@ -81,14 +81,28 @@ def test_append_delete_overwrite_follow_the_snapshot(tmp_path_factory, contract,
     assert _counts_now(tmp_path_factory, contract, table_path) == ([None, 30, 50], [None, 30, 50])
 
 
-def test_an_older_version_is_not_what_is_read(contract, table_path: Path) -> None:
-    """The reader returns the newest snapshot even though older versions' files are all still in the folder."""
+def test_an_older_version_is_not_what_is_read(tmp_path: Path, contract) -> None:
+    """The reader returns exactly the rows the newest version holds, as written by this test, although the files of
+    every older version (rows deleted or overwritten since) are still in the folder."""
     from feast import FileSource
     from feast.data_format import DeltaFormat
 
-    source = FileSource(name="s", path=str(table_path), file_format=DeltaFormat(), timestamp_field="window_end")
+    path = tmp_path / contract.table_name
+    write_deltalake(str(path), _rows(contract, [("u1", OLD, 1), ("u2", OLD, 2)]))  # v0
+    write_deltalake(str(path), _rows(contract, [("u1", NEW, 3), ("u3", NEW, 4)]), mode="append")  # v1
+    write_deltalake(str(path), _rows(contract, [("u4", OLD, 5), ("u5", NEW, 6), ("u1", NEW, 7)]),
+                    mode="overwrite")  # v2: v0 and v1 are gone from the snapshot
+    DeltaTable(str(path)).delete("user_id = 'u5'")  # v3
+    write_deltalake(str(path), _rows(contract, [("u6", NEW, 8)]), mode="append")  # v4
+    expected = [("u1", NEW, 7), ("u4", OLD, 5), ("u6", NEW, 8)]
+    assert _file_rows(path) > len(expected), "older versions' rows must still be on disk for this test to mean anything"
+
+    source = FileSource(name="s", path=str(path), file_format=DeltaFormat(), timestamp_field="window_end")
     snapshot = read_delta_snapshot(source, "/unused").to_pyarrow()
-    assert snapshot.num_rows == DeltaTable(str(table_path)).to_pyarrow_table().num_rows
+    want = _rows(contract, expected)
+    assert snapshot.column_names == want.column_names
+    got = snapshot.cast(want.schema).sort_by([("user_id", "ascending")])
+    assert got.to_pylist() == want.sort_by([("user_id", "ascending")]).to_pylist()
 
 
 def test_relative_paths_resolve_against_the_repository(tmp_path: Path) -> None:

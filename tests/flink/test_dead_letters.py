@@ -14,11 +14,13 @@ from datetime import timedelta
 
 import pytest
 from deltalake import DeltaTable
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.contracts.load import load_contract
 from pipelines.delta import dead_letters
 from pipelines.jobs.compute import RunSummary, run_contracts
+from pipelines.jobs.status import collect_status, prometheus_status
 from pipelines.sources.generator import BAD_KINDS, SourceSpec, safe_jitter, write_events
 from tests.e2e.test_flink_vs_reference import _classify_line, classify
 
@@ -87,12 +89,28 @@ def test_every_good_line_is_counted_in_the_features(corpus) -> None:
 
 
 def test_counts_are_in_the_summary_and_the_prometheus_metrics(corpus) -> None:
-    lines, summary, _settings, contract = corpus
+    """The counts the product reports (run summary, ``status`` from the Delta dead-letter table, and the Prometheus
+    text ``feature-platform status --prometheus`` prints) equal the reference's counts of the generated bad lines."""
+    lines, summary, settings, contract = corpus
     _, reasons = classify(lines, contract)
+    expected = {contract.table_name: dict(sorted(reasons.items()))}
+    name = dead_letters.table_name("transactions")
+
     data = summary.to_dict()
-    assert data["dead_letter_tables"]["dead_letters_transactions"]["by_contract"] == {
-        contract.table_name: dict(sorted(reasons.items()))}
-    text = dead_letters.prometheus_text({"transactions": {contract.table_name: dict(reasons)}})
-    for reason, n in reasons.items():
-        assert (f'feature_platform_dead_letters{{contract="{contract.table_name}",reason="{reason}",'
-                f'source="transactions"}} {float(n)}') in text
+    assert data["dead_letter_tables"][name]["by_contract"] == expected
+    assert data["dead_letter_tables"][name]["rows_written"] == sum(reasons.values())
+    assert data["dead_letters"] == expected
+
+    assert dead_letters.dead_letter_counts(settings.delta_table_path(name)) == expected
+    status = collect_status(settings, [contract])
+    assert status.dead_letter_tables[name]["by_contract"] == expected
+    assert status.dead_letter_tables[name]["table"].rows == sum(reasons.values())
+
+    samples = {}
+    for family in text_string_to_metric_families(prometheus_status(status)):
+        if family.name == "feature_platform_dead_letters":
+            for sample in family.samples:
+                key = (sample.labels["source"], sample.labels["contract"], sample.labels["reason"])
+                assert key not in samples, key
+                samples[key] = sample.value
+    assert samples == {("transactions", contract.table_name, reason): float(n) for reason, n in reasons.items()}
