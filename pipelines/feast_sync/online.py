@@ -3,9 +3,11 @@ reading them back.
 
 Why our own loader instead of ``feast materialize``: the online store only ever serves the newest row per entity, so
 the rows are reduced to exactly that first (one DuckDB query over Arrow), then encoded column by column and written in
-batches by the store-specific writers of :mod:`pipelines.feast_sync.online_writers` (the same bytes Feast writes, many
-times faster). Batches go through the runtime's ``online-load`` stage: worker threads, the hybrid limiter (writes/s =
-entities/s, and concurrency, from ``settings.stage("online-load")``), retries of transient errors, deadlines.
+batches by the store-specific writers (:mod:`pipelines.feast_sync.sqlite_writer`,
+:mod:`pipelines.feast_sync.redis_writer`, chosen by :mod:`pipelines.feast_sync.writer_for_store`; the same bytes Feast
+writes, many times faster). Batches go through the runtime's ``online-load`` stage: worker threads, the hybrid limiter
+(writes/s = entities/s, and concurrency, from ``settings.stage("online-load")``), retries of transient errors,
+deadlines.
 
 What is loaded, and why it is idempotent (``docs/online-loading.md``):
 
@@ -38,14 +40,9 @@ from pipelines.codegen.feast_objects import feature_service_name
 from pipelines.contracts.model import Contract
 from pipelines.delta.tables import read_commit_rows, read_version, table_version
 from pipelines.errors import PlatformError, Terminal
-from pipelines.feast_sync.online_writers import (
-    OnlineRows,
-    RedisOnlineWriter,
-    SqliteOnlineWriter,
-    UnsupportedOnlineStoreError,
-    WriteMode,
-    encode_rows,
-)
+from pipelines.feast_sync.online_encoding import encode_rows
+from pipelines.feast_sync.online_writers import OnlineRows, OnlineWriter, WriteMode
+from pipelines.feast_sync.writer_for_store import online_writer
 from pipelines.layout import INGESTED_AT, WINDOW_END, WINDOW_START
 
 if TYPE_CHECKING:
@@ -59,7 +56,6 @@ if TYPE_CHECKING:
 #: round trip each and gain nothing from growing, while smaller ones keep the stage's pipelining fine-grained.
 DEFAULT_BATCH_ROWS = {"sqlite": 20_000, "redis": 5_000}
 STAGE_NAME = "online-load"
-OnlineWriter = SqliteOnlineWriter | RedisOnlineWriter
 Progress = Callable[[int, int], None]
 
 
@@ -121,38 +117,7 @@ def in_time_range(rows: pa.Table, start: datetime | None, end: datetime | None) 
     return rows if mask is None else rows.filter(mask)
 
 
-# ------------------------------------------------------------------------------------------------------------ writers
-def online_writer(store: FeatureStore, contract: Contract) -> OnlineWriter:
-    """The fast writer for the store's online store (SQLite or single-node Redis) and the contract's feature view.
-
-    Raises :class:`UnsupportedOnlineStoreError` for stores or options the writers do not reproduce exactly."""
-    from feast.infra.online_stores.helpers import _mmh3, compute_table_id, compute_versioned_name
-
-    config = store.config
-    online = config.online_store
-    view = store.get_feature_view(contract.table_name)
-    versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
-    if config.entity_key_serialization_version != 3:
-        raise UnsupportedOnlineStoreError("entity_key_serialization_version must be 3 in feature_store.yaml")
-    kind = str(online.type)
-    if kind == "sqlite" or kind.endswith("SqliteOnlineStore"):
-        for option in ("vector_enabled", "enable_openai_compatible_store"):
-            if getattr(online, option, False):
-                raise UnsupportedOnlineStoreError(f"online_store.{option} is not supported by the online loader")
-        from feast.infra.online_stores.helpers import get_online_store_from_config
-
-        db_path = type(get_online_store_from_config(online))._get_db_path(config)
-        return SqliteOnlineWriter(Path(db_path), compute_table_id(config.project, view, versioning))
-    if kind == "redis" or kind.endswith("RedisOnlineStore"):
-        if str(getattr(online.redis_type, "value", online.redis_type)) != "redis":
-            raise UnsupportedOnlineStoreError(f"online_store.redis_type {online.redis_type!r}: only single-node redis")
-        name = compute_versioned_name(view, versioning)
-        return RedisOnlineWriter(redis_client(online.connection_string), project=config.project, view=name,
-                                 feature_fields={f.name: _mmh3(f"{name}:{f.name}") for f in contract.features},
-                                 key_ttl_seconds=online.key_ttl_seconds)
-    raise UnsupportedOnlineStoreError(f"online_store.type {kind!r}: the online loader writes sqlite or redis")
-
-
+# ------------------------------------------------------------------------------------------------------------ store
 def open_online_store(settings: Settings) -> FeatureStore:
     """The project's Feast store on ``settings``' data folder with the online store ``settings.online_store`` names:
     the SQLite file (:func:`pipelines.feast_sync.store.open_store`) or Feast's Redis store at ``settings.redis_url``."""
@@ -167,18 +132,6 @@ def open_online_store(settings: Settings) -> FeatureStore:
     config = {**repo_config_dict(settings), "online_store": {"type": "redis", "connection_string": settings.redis_url}}
     return FeatureStore(repo_path=str(settings.feature_repo_dir),
                         config=RepoConfig(repo_path=settings.feature_repo_dir, **config))
-
-
-def redis_client(connection_string: str) -> Any:
-    """A redis-py client for a Feast connection string (``host:port,db=0,password=...``), with bounded timeouts so a
-    dead server fails fast (and is retried by the stage) instead of hanging a worker."""
-    from feast.infra.online_stores.redis import RedisOnlineStore
-    from redis import Redis
-
-    nodes, params = RedisOnlineStore._parse_connection_string(connection_string)
-    params.setdefault("socket_connect_timeout", 2.0)
-    params.setdefault("socket_timeout", 10.0)
-    return Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **params)
 
 
 # ------------------------------------------------------------------------------------------------------------ loading

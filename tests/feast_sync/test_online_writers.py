@@ -14,15 +14,11 @@ import pytest
 from conftest import NOW, user_row
 
 from pipelines.config import Settings
-from pipelines.feast_sync.online import load_commit, newest_per_entity, online_writer, read_online
-from pipelines.feast_sync.online_writers import (
-    MARKER_FEATURE,
-    MARKER_KEY,
-    encode_entity_keys,
-    encode_values,
-    value_texts,
-)
+from pipelines.feast_sync.online import load_commit, newest_per_entity, read_online
+from pipelines.feast_sync.online_encoding import encode_entity_keys, encode_values, value_texts
+from pipelines.feast_sync.online_writers import MARKER_FEATURE, MARKER_KEY
 from pipelines.feast_sync.store import apply_repo, online_store_path, open_store
+from pipelines.feast_sync.writer_for_store import online_writer
 from pipelines.testing.redis_server import redis_feature_store
 
 TABLE = "feature_platform_user_txn_stats_v1"
@@ -190,7 +186,7 @@ def test_redis_command_framing_matches_redis_py() -> None:
     redis-py's own packer sends for the same arguments, for same-width, mixed-width and empty values."""
     from redis.connection import PythonRespSerializer
 
-    from pipelines.feast_sync.online_writers import _resp_bulk
+    from pipelines.feast_sync.redis_writer import _resp_bulk
 
     pack = PythonRespSerializer(buffer_cutoff=1 << 30, encode=lambda value: value).pack
     cases = [[b"\x29" + bytes(range(i % 248, i % 248 + 8)) for i in range(300)], [b"a", b"", b"bcd", b"\r\n" * 70],
