@@ -51,7 +51,7 @@ from pipelines.delta.dead_letters import dead_letters_by_reason
 from pipelines.delta.replace import RangeReplaced, as_utc, replace_window_range
 from pipelines.errors import UsageError
 from pipelines.flink.environment import FlinkOptions
-from pipelines.flink.job import run_job
+from pipelines.flink.job import FlinkJobError, run_job
 from pipelines.runtime import Stage
 from pipelines.sources.count import count_input_lines
 
@@ -188,7 +188,11 @@ def run_backfill(contracts: Sequence[Contract], events_dir_per_source: Mapping[s
     options = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
                            checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
                            runtime_mode="batch")
-    job = run_job(job_sql, options)
+    try:
+        job = run_job(job_sql, options)
+    except FlinkJobError as error:
+        raise FlinkJobError(error.message, run_id=run_id, stage="flink (batch)",
+                            hint="nothing was committed to Delta; fix the cause and run the backfill again") from error
     say(f"flink: batch job finished in {job.job_seconds:.1f}s (setup {job.setup_seconds:.1f}s)")
 
     commit_started = time.perf_counter()

@@ -109,8 +109,14 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
             say(f"flink: attempt {attempt}, {len(contracts)} contract(s) over {sum(input_lines.values())} input "
                 f"line(s)" + (f", resuming from {restore.parent.name}/{restore.name}" if restore else ""))
             flink_started = time.perf_counter()
-            job_id = _run_flink_and_commit(job_sql, options, restore, state, run_dir, stage, commit_clock, say,
-                                           settings.test_crash_at)
+            try:
+                job_id = _run_flink_and_commit(job_sql, options, restore, state, run_dir, stage, commit_clock, say,
+                                               settings.test_crash_at)
+            except FlinkJobError as error:  # name the run; batches committed before the failure stay in Delta
+                raise FlinkJobError(error.message, run_id=run_id, stage="flink",
+                                    hint="batches committed before the failure stay in Delta; fix the cause and run "
+                                         "again (run_contracts with this run id resumes from its checkpoint)") \
+                    from error
             flink_seconds = time.perf_counter() - flink_started
         with commit_clock:
             stage.commit_finished(attempt)
