@@ -1,5 +1,6 @@
-"""Fixtures for the Feast tests: a Settings object on a temporary data folder and real Delta tables built from a
-contract's own layout (``delta_schema``). No Flink: the rows are written with deltalake, as the commit stage would."""
+"""Fixtures for the Feast tests (``settings`` is the root conftest's): real Delta tables built from a contract's own
+layout (``delta_schema``), and a redis-server. No Flink: the rows are written with deltalake, as the commit stage
+would."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.delta.schema import delta_schema
 from pipelines.testing.redis_server import REDIS_SERVER, RedisServer
@@ -23,15 +22,9 @@ from pipelines.testing.redis_server import REDIS_SERVER, RedisServer
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings on a temporary data folder; contracts and the Feast repository are the project's own."""
-    return Settings(data_dir=tmp_path / "data")
-
-
 @pytest.fixture(scope="session")
-def user_contract() -> Contract:
-    return load_contract(PROJECT_ROOT / "contracts" / "user_txn_stats.yaml").contract
+def user_contract(project_contract: Callable[[str], Contract]) -> Contract:
+    return project_contract("user_txn_stats")
 
 
 def user_row(user_id: str, window_end: datetime, *, ingested_at: datetime, count: int | None, amount: float,

@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from conftest import NOW, user_row
 
 from pipelines.config import PROJECT_ROOT, Settings
@@ -34,6 +35,7 @@ def test_stack_config_keeps_redis_and_pins_the_registry(settings: Settings, monk
     assert config["offline_store"] == {"type": "pipelines.feast_sync.offline_store.DeltaOfflineStore"}
 
 
+@pytest.mark.e2e  # the Feast CLI in a subprocess, against a redis-server
 def test_feast_cli_applies_and_materializes_into_redis(settings: Settings, user_contract, write_delta, redis_server,
                                                        monkeypatch) -> None:
     path = settings.delta_table_path(user_contract.table_name)

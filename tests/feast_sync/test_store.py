@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.feast_sync.repo import contracts_with_delta_paths
 from pipelines.feast_sync.store import apply_repo, online_store_path, open_store, registry_path, repo_config_dict
@@ -45,6 +47,7 @@ def _feast(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProces
                           capture_output=True, text=True, timeout=180, check=False)
 
 
+@pytest.mark.e2e  # runs the Feast CLI in a subprocess
 def test_feast_cli_plans_applies_and_agrees_with_our_store(settings: Settings) -> None:
     """``feast plan`` and ``feast apply`` on the generated definitions, following FP_DATA_DIR."""
     contracts = contracts_with_delta_paths(settings)
@@ -68,6 +71,7 @@ def test_feast_cli_plans_applies_and_agrees_with_our_store(settings: Settings) -
     assert "No changes to registry" in again.stdout and "No changes to infrastructure" in again.stdout
 
 
+@pytest.mark.e2e  # runs the Feast CLI in a subprocess
 def test_feast_cli_stops_on_an_invalid_contract(tmp_path: Path) -> None:
     contracts = tmp_path / "contracts"
     contracts.mkdir()

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 COMMAND = str(Path(sys.executable).with_name("feature-platform"))
 
 
@@ -18,6 +20,7 @@ def test_help_lists_the_run_command() -> None:
     assert "run" in result.stdout
 
 
+@pytest.mark.e2e  # starts `feature-platform run` in a subprocess
 def test_an_invalid_contract_stops_the_run_with_its_location(tmp_path: Path) -> None:
     contracts = tmp_path / "contracts"
     contracts.mkdir()

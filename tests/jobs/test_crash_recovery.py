@@ -38,7 +38,7 @@ from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
 from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
-from tests.e2e.test_flink_vs_reference import classify, reference_rows
+from tests.jobs.test_flink_vs_reference import classify, reference_rows
 
 pytestmark = pytest.mark.e2e
 

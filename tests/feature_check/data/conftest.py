@@ -1,4 +1,4 @@
-"""Fixtures for the data-check tests: Settings on a temporary data folder, the project's contracts loaded with
+"""Fixtures for the data-check tests (``settings`` is the root conftest's): the project's contracts loaded with
 positions, and a builder of real Delta tables in the exact layout of :func:`pipelines.delta.schema.delta_schema`
 (created with the commit stage's own :func:`~pipelines.delta.write.ensure_table`, rows appended with deltalake)."""
 
@@ -15,7 +15,7 @@ import pytest
 from deltalake import write_deltalake
 
 from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.contracts.load import LoadedContract, load_contract, load_contract_text
+from pipelines.contracts.load import LoadedContract, load_contract_text
 from pipelines.contracts.model import Contract
 from pipelines.delta.schema import delta_schema
 from pipelines.delta.write import ensure_table
@@ -26,13 +26,8 @@ END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def merchant() -> LoadedContract:
-    return load_contract(CONTRACTS / "merchant_risk_profile.yaml")
+def merchant(project_loaded_contract: Callable[[str], LoadedContract]) -> LoadedContract:
+    return project_loaded_contract("merchant_risk_profile")
 
 
 def edited(loaded: LoadedContract, old: str, new: str) -> LoadedContract:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKEN = Path(__file__).resolve().parent / "broken"
+BROKEN = ROOT / "tests" / "contracts" / "broken"
 SCRIPT = Path(sys.executable).with_name("feature-check")
 HEAVY = ("pyflink", "feast", "great_expectations", "pandas", "pyarrow", "deltalake", "metadata", "numpy", "typer")
 

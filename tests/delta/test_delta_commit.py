@@ -9,8 +9,6 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from pipelines.config import PROJECT_ROOT
-from pipelines.contracts.load import load_contract
 from pipelines.delta.schema import delta_schema, table_properties
 from pipelines.delta.write import commit_part_files
 
@@ -24,8 +22,8 @@ PART = (
 
 
 @pytest.fixture
-def contract():
-    return load_contract(PROJECT_ROOT / "contracts" / "session_clickstream.yaml").contract
+def contract(project_contract):
+    return project_contract("session_clickstream")
 
 
 def test_finished_parts_become_one_append_with_exact_types_and_nulls(tmp_path: Path, contract) -> None:
