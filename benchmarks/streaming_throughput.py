@@ -5,7 +5,7 @@ One run of this script, on the same generated events (one source, the contracts 
 * ``generate``   the seeded generator writing the events (events/s).
 * ``pandas``     a plain single-process pandas implementation of the same windows (read JSON lines, classify
                  nothing-is-bad, explode to window ends, group) — the baseline of the ratio.
-* ``streaming``  :func:`pipelines.jobs.run.run_contracts` (streaming mode, parallelism 2, the events in ONE file:
+* ``streaming``  :func:`pipelines.jobs.compute.run_contracts` (streaming mode, parallelism 2, the events in ONE file:
                  several files in a streaming run can turn whole files into late events, see pyflink-facts.md §1).
 * ``batch``      :func:`pipelines.jobs.backfill.run_backfill` over the same events cut into ``--files`` files
                  (batch mode is order-safe, so the files are parallel splits), same SQL, into Delta.
@@ -13,22 +13,27 @@ One run of this script, on the same generated events (one source, the contracts 
                  ``blackhole`` unless said): job start (1 line), read raw lines + rowtime, + classification,
                  + parsing and windows, + CSV sinks (the generated job), and the same with ``pipeline.object-reuse``.
 
+Correctness: after every Flink run the committed Delta rows of each contract are compared with the pandas baseline's
+rows (computed untimed when the ``pandas`` mode is not asked for): the same keys and windows, integers and strings
+equal, doubles equal within 1e-9 relative (the summation order differs). Any difference fails the benchmark, so no mode
+is timed doing less work than the baseline. Each mode runs ``--repeat`` times (default 3); medians are reported.
+
 Peak resident memory of this Python process and of the JVM (one JVM per process: all Flink jobs of the run share it)
 is read at the end (:func:`pipelines.resources.peak_memory_mib`). Example:
 
     .venv/bin/python benchmarks/streaming_throughput.py --events 10000000 --profile
-    .venv/bin/python benchmarks/streaming_throughput.py --events 1000000 --repeat 3
+    .venv/bin/python benchmarks/streaming_throughput.py --events 200000 --repeat 3
 
-Results: a table on stdout and ``benchmarks/results/streaming_throughput.json``.
+Results: a table on stdout and ``benchmarks/results/streaming_throughput.json`` (every run, medians, machine).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
 SOURCE = "transactions"
 
 
@@ -55,8 +61,8 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 # ------------------------------------------------------------------------------------------------------------ pandas
 
 
-def pandas_windows(files: list[Path], contracts: list[Any]) -> dict[str, int]:
-    """The contracts' window rows with pandas in one process: rows per table (the same windows as the Flink job).
+def pandas_windows(files: list[Path], contracts: list[Any]) -> dict[str, Any]:
+    """The contracts' window rows with pandas in one process, a frame per table (the same windows as the Flink job).
 
     Lines are read with pyarrow's JSON reader (the fastest single-process route; ``pandas.read_json`` is several
     times slower). Every generated line is good, so no classification is needed; each event is exploded into the
@@ -89,21 +95,74 @@ def pandas_windows(files: list[Path], contracts: list[Any]) -> dict[str, int]:
             part = exploded
             if pd.Timedelta(feature.window.size) < size:
                 part = part[part["_t"] >= part["window_end"] - pd.Timedelta(feature.window.size)]
-            grouped = part.groupby([*keys, "window_end"], sort=False)
+            grouped = part.groupby([*keys, "window_end"], sort=False, dropna=False)
             match feature.aggregation:
                 case "count":
                     values = grouped.size() if feature.column is None else grouped[feature.column].count()
                 case "count_distinct":
                     values = grouped[feature.column].nunique()
                 case "last":
-                    values = part.sort_values(["_t", feature.column]).groupby([*keys, "window_end"])[
-                        feature.column].last()
+                    values = part.sort_values(["_t", feature.column]).groupby([*keys, "window_end"],
+                                                                              dropna=False)[feature.column].last()
                 case other:
                     values = grouped[feature.column].agg(other if other != "avg" else "mean")
             out = values.rename(feature.name).to_frame() if out is None else out.join(values.rename(feature.name),
                                                                                        how="outer")
-        rows[contract.table_name] = len(out)
+        rows[contract.table_name] = out.reset_index()
     return rows
+
+
+TOLERANCE = 1e-9  # relative, for doubles
+
+
+def compare_with_pandas(reference: Any, committed: Any, contract: Any) -> dict[str, int]:
+    """Fail unless the committed Delta rows equal the pandas rows (module docstring); return what was compared.
+
+    Several commits of one window (a replay) are reduced to the newest (``ingested_at``), as readers do.
+    """
+    import numpy as np
+    import pandas as pd
+
+    keys = [*contract.entity.join_keys, "window_end"]
+    features = [f.name for f in contract.features]
+    duplicates = int(committed.duplicated(keys).sum())
+    if duplicates:
+        committed = committed.sort_values("ingested_at").drop_duplicates(keys, keep="last")
+
+    def normalised(frame: Any) -> Any:
+        frame = frame[[*keys, *features]].copy()
+        end = pd.to_datetime(frame["window_end"])
+        frame["window_end"] = (end.dt.tz_convert("UTC").dt.tz_localize(None) if end.dt.tz is not None
+                               else end).astype("datetime64[us]")
+        return frame.set_index(keys).sort_index()
+
+    ours, theirs = normalised(committed), normalised(reference)
+    table = contract.table_name
+    if not ours.index.equals(theirs.index):
+        missing, extra = theirs.index.difference(ours.index), ours.index.difference(theirs.index)
+        raise SystemExit(f"{table}: Flink and pandas disagree on the rows: {len(missing)} windows only in pandas "
+                         f"(e.g. {list(missing[:3])}), {len(extra)} only in Flink (e.g. {list(extra[:3])})")
+    for feature in contract.features:
+        left, right = ours[feature.name], theirs[feature.name]
+        both_null = left.isna().to_numpy() & right.isna().to_numpy()
+        if feature.type == "double":
+            a, b = left.to_numpy(dtype=float), right.to_numpy(dtype=float)
+            equal = both_null | (np.abs(a - b) <= TOLERANCE * np.maximum(np.abs(a), np.abs(b)))
+        else:
+            equal = both_null | (left.astype(object).to_numpy() == right.astype(object).to_numpy())
+        if not equal.all():
+            first = int(np.flatnonzero(~equal)[0])
+            raise SystemExit(f"{table}.{feature.name}: {int((~equal).sum())} of {len(equal)} values differ, e.g. "
+                             f"{ours.index[first]}: Flink {left.iloc[first]!r}, pandas {right.iloc[first]!r}")
+    return {"rows": len(ours), "features": len(features), "replayed_duplicates": duplicates}
+
+
+def check_run(reference: dict[str, Any], contracts: list[Any], settings: Any) -> dict[str, Any]:
+    """Compare every contract's committed Delta table with the pandas reference."""
+    from deltalake import DeltaTable
+
+    return {c.table_name: compare_with_pandas(reference[c.table_name], DeltaTable(str(
+        settings.delta_table_path(c.table_name))).to_pandas(), c) for c in contracts}
 
 
 # ------------------------------------------------------------------------------------------------------ flink pieces
@@ -183,7 +242,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=8, help="files for the batch (backfill) run")
     parser.add_argument("--contracts", nargs="+", default=["merchant_risk_profile"])
     parser.add_argument("--parallelism", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per mode (medians reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per mode (medians reported)")
     parser.add_argument("--modes", nargs="+", default=["pandas", "streaming", "batch"],
                         choices=["pandas", "streaming", "batch"])
     parser.add_argument("--profile", action="store_true", help="also run the where-does-the-time-go breakdown")
@@ -191,6 +250,9 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=20_000)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
+    import _results
+
+    _results.start()
 
     from pipelines.config import Settings
     from pipelines.jobs.backfill import run_backfill
@@ -206,8 +268,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     spec = SourceSpec.from_contracts(contracts)
     n = args.events
-    report: dict[str, Any] = {"events": n, "contracts": args.contracts, "parallelism": args.parallelism,
-                              "files_batch": args.files, "modes": {}}
+    report: dict[str, Any] = {"modes": {}}
+    parameters = {"events": n, "contracts": args.contracts, "parallelism": args.parallelism,
+                  "files_batch": args.files, "repeat": args.repeat, "modes": args.modes, "hours": args.hours,
+                  "entities": args.entities, "profile": args.profile}
     try:
         one = work / "events_one" / SOURCE
         gen_s, generated = _timed(lambda: write_events(
@@ -221,8 +285,13 @@ def main() -> None:
         if "batch" in args.modes:  # the same bytes cut at line boundaries into --files files
             _split_lines(generated.files[0], many, args.files)
 
-        def record(mode: str, runs: list[dict[str, float]]) -> None:
-            median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        reference = None
+        if args.modes[0] != "pandas":  # the reference rows, untimed
+            reference = pandas_windows(list(generated.files), contracts)
+
+        def record(mode: str, runs: list[dict[str, Any]]) -> None:
+            median = {key: statistics.median(run[key] for run in runs) for key in runs[0]
+                      if isinstance(runs[0][key], float | int)}
             median["events_per_s"] = n / median["seconds"]
             report["modes"][mode] = {**median, "runs": runs}
             detail = "  ".join(f"{k} {v:.1f}" for k, v in median.items() if k not in ("seconds", "events_per_s"))
@@ -235,18 +304,21 @@ def main() -> None:
                 data = work / f"data_{mode}_{attempt}"
                 settings = Settings(data_dir=data, parallelism=args.parallelism)
                 if mode == "pandas":
-                    seconds, _rows = _timed(lambda: pandas_windows(list(generated.files), contracts))
-                    runs.append({"seconds": seconds})
+                    seconds, frames = _timed(lambda: pandas_windows(list(generated.files), contracts))
+                    reference = reference or frames
+                    runs.append({"seconds": seconds, "rows": sum(len(f) for f in frames.values())})
                 elif mode == "streaming":
                     seconds, summary = _timed(lambda s=settings: run_contracts(contracts, {SOURCE: one}, s))
                     runs.append({"seconds": seconds, "flink_s": summary.flink_seconds,
-                                 "commit_s": summary.commit_seconds, **_accounting(summary)})
+                                 "commit_s": summary.commit_seconds, **_accounting(summary),
+                                 "same_as_pandas": check_run(reference, contracts, settings)})
                 else:
                     seconds, summary = _timed(lambda s=settings: run_backfill(
                         contracts, {SOURCE: many}, s, start=generated.first_event - timedelta(days=1),
                         end=generated.last_event + timedelta(days=1)))
                     runs.append({"seconds": seconds, "flink_s": summary.flink_seconds,
-                                 "commit_s": summary.commit_seconds, **_accounting(summary)})
+                                 "commit_s": summary.commit_seconds, **_accounting(summary),
+                                 "same_as_pandas": check_run(reference, contracts, settings)})
                 shutil.rmtree(data, ignore_errors=True)
             record(mode, runs)
         if "pandas" in report["modes"]:
@@ -266,9 +338,7 @@ def main() -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
-    out = ROOT / "benchmarks" / "results" / "streaming_throughput.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str))
+    _results.write("streaming_throughput", parameters, report)
 
 
 def _accounting(summary: Any) -> dict[str, float]:
