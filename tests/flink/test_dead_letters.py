@@ -22,7 +22,7 @@ from pipelines.delta import dead_letters
 from pipelines.jobs.compute import RunSummary, run_contracts
 from pipelines.jobs.status import collect_status, prometheus_status
 from pipelines.sources.generator import BAD_KINDS, SourceSpec, safe_jitter, write_events
-from tests.e2e.test_flink_vs_reference import _classify_line, classify
+from tests.jobs.test_flink_vs_reference import _classify_line, classify
 
 pytestmark = pytest.mark.e2e
 
