@@ -5,7 +5,7 @@ Why a backfill is the same SQL: train/serve skew comes from computing a feature 
 (``execution.runtime-mode: batch``, :class:`~pipelines.flink.environment.FlinkOptions`). In batch mode the WATERMARK
 clause is ignored and ``CURRENT_WATERMARK`` is NULL, so the ``late_event`` rule never fires and file order does not
 matter; every other dead-letter reason applies unchanged. On events that streaming did not find late, both modes give
-the same rows (``tests/e2e/test_backfill.py``).
+the same rows (``tests/jobs/test_backfill.py``).
 
 What a backfill writes: the window rows whose ``window_end`` lies in the half-open range ``[start, end)``. A row
 depends only on events in ``[window_end - max_window, window_end)``, so the events needed are those from
