@@ -5,7 +5,7 @@ event stamped with the wall clock (UTC) at publication. The generated job of a s
 ``--window-s`` windows, ``allowed_lateness`` ``--lateness-s``) reads the folder continuously (``FileSource`` with a
 monitor interval), checkpoints every second (the CSV sink finishes its part files on each checkpoint), and the
 exactly-once commit stage of :mod:`pipelines.delta.commit` is polled every ``--poll-ms`` while the job runs, as
-:func:`pipelines.jobs.run.run_contracts` does for bounded runs.
+:func:`pipelines.jobs.compute.run_contracts` does for bounded runs.
 
 Event time = wall clock, so the watermark (max event time − lateness) can pass a window's end no earlier than
 ``window_end + lateness`` in wall time. The latency of a window is the wall time at which the commit stage returned
@@ -14,15 +14,21 @@ window firing, waiting for the next checkpoint to finish the part file, the comm
 Delta commit. It excludes how fast Flink discovers new files (``--monitor-ms``) only in so far as events stamped
 ``t`` reach Flink after ``t``: that delay is reported separately as the feeder's cadence and is part of the figure.
 
-    .venv/bin/python benchmarks/window_commit_latency.py --seconds 90
+Windows counted: those ending at least two window lengths after the job started (start-up is not steady state) and
+whose ``window_end + lateness`` lies more than two checkpoint intervals before the stop (a window closer to the stop
+may not be, or be only partly, committed when the job is cancelled: counting it would bias the figure either way).
 
-Prints p50/p90/p99/max over the windows of the run and writes benchmarks/results/window_commit_latency.json.
+The live run is repeated ``--runs`` times (default 3), each a new job on a new folder; p50/p90/p99/max are over all
+counted windows of all runs together (per run too, in the results file):
+
+    .venv/bin/python benchmarks/window_commit_latency.py --seconds 90 --runs 3
+
+Raw results: benchmarks/results/window_commit_latency.json (every window's latency, per run and pooled, machine).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import tempfile
@@ -31,6 +37,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import _results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,19 +85,8 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=90.0, help="how long the live stream runs")
-    parser.add_argument("--window-s", type=int, default=2)
-    parser.add_argument("--lateness-s", type=int, default=1)
-    parser.add_argument("--checkpoint-ms", type=int, default=1000)
-    parser.add_argument("--publish-ms", type=int, default=100)
-    parser.add_argument("--monitor-ms", type=int, default=200)
-    parser.add_argument("--poll-ms", type=int, default=100)
-    parser.add_argument("--events-per-file", type=int, default=200)
-    parser.add_argument("--parallelism", type=int, default=2)
-    args = parser.parse_args()
-
+def run_once(args: argparse.Namespace) -> dict[str, Any]:
+    """One live run (module docstring); returns the counted windows' latencies and what was left out."""
     from deltalake import DeltaTable
 
     from pipelines.codegen.flink_sql import build_job_sql
@@ -99,7 +96,6 @@ def main() -> None:
     from pipelines.flink.checkpoints import checkpoint_configuration
     from pipelines.flink.environment import FlinkOptions, create_table_environment
     from pipelines.jobs.compute import _output_paths, commit_targets
-    from pipelines.resources import peak_memory_mib
     from pipelines.sources.location import FileSource
 
     work = Path(tempfile.mkdtemp(prefix="fp-latency-"))
@@ -147,42 +143,86 @@ def main() -> None:
                     commit_seconds.append(time.perf_counter() - before)
                 time.sleep(args.poll_ms / 1000)
     finally:
+        stopped = time.time()
         stop.set()
         feeder.join(timeout=5)
-        memory = peak_memory_mib()
         client.cancel().result()
 
     table = DeltaTable(str(settings.delta_table_path(contract.table_name))).to_pandas()
+    shutil.rmtree(work, ignore_errors=True)
     lateness = timedelta(seconds=args.lateness_s)
-    latencies = []
     first_full = datetime.fromtimestamp(started, UTC) + timedelta(seconds=args.window_s * 2)
+    cutoff = datetime.fromtimestamp(stopped, UTC) - timedelta(milliseconds=2 * args.checkpoint_ms)
+    latencies, early, late = [], 0, 0
     for window_end, rows in table.groupby("window_end"):
         end = window_end.to_pydatetime()
         if end < first_full:  # the first windows overlap job start-up: not a steady-state figure
+            early += 1
+            continue
+        if end + lateness > cutoff:  # within two checkpoints of the stop: maybe cut off by the cancel
+            late += 1
             continue
         last_commit = max(commit_done_at[ts.to_pydatetime().isoformat()] for ts in rows["ingested_at"].unique())
         latencies.append(last_commit - (end + lateness).timestamp())
+    return {"latencies_s": latencies, "windows_committed": int(table["window_end"].nunique()),
+            "left_out_start_up": early, "left_out_near_stop": late, "batches": len(commit_done_at),
+            "files_published": len(publications), "commit_s": commit_seconds,
+            "seconds": round(stopped - started, 1)}
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    return {"windows": len(latencies), "p50_s": _percentile(latencies, 0.5), "p90_s": _percentile(latencies, 0.9),
+            "p99_s": _percentile(latencies, 0.99), "max_s": max(latencies), "min_s": min(latencies)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=90.0, help="how long each live stream runs")
+    parser.add_argument("--runs", type=int, default=3, help="live runs; percentiles over the windows of all runs")
+    parser.add_argument("--window-s", type=int, default=2)
+    parser.add_argument("--lateness-s", type=int, default=1)
+    parser.add_argument("--checkpoint-ms", type=int, default=1000)
+    parser.add_argument("--publish-ms", type=int, default=100)
+    parser.add_argument("--monitor-ms", type=int, default=200)
+    parser.add_argument("--poll-ms", type=int, default=100)
+    parser.add_argument("--events-per-file", type=int, default=200)
+    parser.add_argument("--parallelism", type=int, default=2)
+    args = parser.parse_args()
+    _results.start()
+
+    from pipelines.resources import peak_memory_mib
+
+    runs = []
+    for index in range(args.runs):
+        run = run_once(args)
+        runs.append(run)
+        counted = run["latencies_s"]
+        print(f"run {index + 1}: {len(counted)} windows counted (left out: {run['left_out_start_up']} at start-up, "
+              f"{run['left_out_near_stop']} near the stop)"
+              + (f", p50 {_percentile(counted, 0.5):.2f}s p99 {_percentile(counted, 0.99):.2f}s" if counted else ""),
+              flush=True)
+    pooled = [latency for run in runs for latency in run["latencies_s"]]
+    commits = [seconds for run in runs for seconds in run["commit_s"]]
     report: dict[str, Any] = {
-        "windows": len(latencies), "window_s": args.window_s, "lateness_s": args.lateness_s,
-        "checkpoint_ms": args.checkpoint_ms, "publish_ms": args.publish_ms, "monitor_ms": args.monitor_ms,
-        "poll_ms": args.poll_ms, "batches": len(commit_done_at),
-        "commit_s_median": statistics.median(commit_seconds) if commit_seconds else None,
-        "peak_memory_mib": memory,
+        "commit_s_median": statistics.median(commits) if commits else None,
+        "peak_memory_mib": peak_memory_mib(),
+        "runs": [{**({k: v for k, v in run.items() if k != "commit_s"}),
+                  **(summary(run["latencies_s"]) if run["latencies_s"] else {})} for run in runs],
     }
-    if latencies:
-        report |= {"p50_s": _percentile(latencies, 0.5), "p90_s": _percentile(latencies, 0.9),
-                   "p99_s": _percentile(latencies, 0.99), "max_s": max(latencies), "min_s": min(latencies)}
-        print(f"{len(latencies)} windows of {args.window_s}s, checkpoint every {args.checkpoint_ms} ms: window end "
-              f"→ committed in Delta p50 {report['p50_s']:.2f}s  p90 {report['p90_s']:.2f}s  "
-              f"p99 {report['p99_s']:.2f}s  max {report['max_s']:.2f}s  (commit call median "
-              f"{report['commit_s_median']:.2f}s over {len(commit_done_at)} batches)")
+    if pooled:
+        report["all_runs"] = summary(pooled)
+        print(f"{len(pooled)} windows of {args.window_s}s over {args.runs} runs, checkpoint every {args.checkpoint_ms} "
+              f"ms: window end → committed in Delta p50 {report['all_runs']['p50_s']:.2f}s  "
+              f"p90 {report['all_runs']['p90_s']:.2f}s  p99 {report['all_runs']['p99_s']:.2f}s  "
+              f"max {report['all_runs']['max_s']:.2f}s  (commit call median {report['commit_s_median']:.2f}s "
+              f"over {len(commits)} batches)")
     else:
         print("no complete window was committed; run longer (--seconds)")
-    print(f"peak memory: {memory}")
-    out = ROOT / "benchmarks" / "results" / "window_commit_latency.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({**report, "latencies_s": latencies}, indent=2))
-    shutil.rmtree(work, ignore_errors=True)
+    print(f"peak memory: {report['peak_memory_mib']}")
+    parameters = {key: value for key, value in vars(args).items()}
+    _results.write("window_commit_latency", parameters, report)
+    if not pooled:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
