@@ -8,6 +8,9 @@ estimate), GX (pandas frame + suite validation), and the total. The one-off Grea
 creation is timed separately (it is paid once per ``feature-check --data`` run, not per contract).
 
     .venv/bin/python benchmarks/data_checks_1m.py --rows 1000000 --repeat 3
+
+Correctness: every run must have read the snapshot just written (the newest version, with the one before it as the
+previous version). Raw results (every run's phases, medians, machine): benchmarks/results/data_checks_1m.json.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from deltalake import write_deltalake
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import _results  # noqa: E402
 
 from pipelines.config import Settings  # noqa: E402
 from pipelines.contracts.load import load_contract  # noqa: E402
@@ -80,6 +85,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    _results.start()
 
     loaded = load_contract(ROOT / "contracts" / "user_txn_stats.yaml")
     with tempfile.TemporaryDirectory(prefix="dq-bench-") as tmp:
@@ -99,7 +105,11 @@ def main() -> None:
         for _ in range(args.repeat):
             result = check_contract(loaded, settings, base=None, now=END + timedelta(minutes=1),
                                     gx_context=lambda: context)
-            runs.append(result.timings)
+            runs.append(dict(result.timings))
+            if result.snapshot_version is None or result.previous_version is None or \
+                    result.snapshot_version <= result.previous_version:
+                raise SystemExit(f"the checks read version {result.snapshot_version} (previous "
+                                 f"{result.previous_version}), not the table just written")
         phases = ["read", "metrics", "gx_frame", "gx_validate", "total"]
         medians = {phase: round(statistics.median(run[phase] for run in runs), 3) for phase in phases}
         medians["gx"] = round(medians["gx_frame"] + medians["gx_validate"], 3)
@@ -108,11 +118,9 @@ def main() -> None:
                    "gx_import_and_context_s": round(gx_setup, 2), "median_s": medians,
                    "first_run_incl_gx_import_s": round(gx_setup + runs[0]["total"], 2),
                    "snapshot_version": result.snapshot_version, "previous_version": result.previous_version,
-                   "rules": rules}
-    print(json.dumps(summary, indent=2))
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"data_checks_1m-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json").write_text(json.dumps(summary, indent=2))
+                   "rules": rules, "runs_s": runs}
+    print(json.dumps(summary, indent=2, default=str))
+    _results.write("data_checks_1m", {"rows": args.rows, "repeat": args.repeat}, summary)
 
 
 if __name__ == "__main__":

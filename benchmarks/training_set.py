@@ -9,11 +9,12 @@ Side by side on the same table and entity rows:
 * ``feast_file`` (``--with-file-store``): Feast's stock ``file`` (dask) store on the same table. It ignores the Delta
   log, so it is only correct on an append-only table like this one; shown because it is what Feast users get by default.
 
-Each method's result is checked against ``feast_delta`` (same values). Run on an idle machine:
+Each method's result is checked against ``feast_delta`` (same values, every run) and the benchmark fails on any
+difference; ``feast_delta`` must also return one row per entity row. Run on an idle machine:
 
     .venv/bin/python benchmarks/training_set.py --entities 100000 --feature-rows 1000000 --repeat 3
 
-Results are printed and written to benchmarks/results/training_set.json.
+Results are printed; raw results (every run, medians, machine) go to benchmarks/results/training_set.json.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import _results  # noqa: E402
 
 from pipelines.config import Settings  # noqa: E402
 from pipelines.contracts.load import load_contract  # noqa: E402
@@ -109,6 +112,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--with-file-store", action="store_true", help="also time Feast's file (dask) store")
     args = parser.parse_args()
+    _results.start()
 
     from pipelines.feast_sync.store import apply_repo, open_store, repo_config_dict
     from pipelines.feast_sync.training import build_training_set
@@ -133,11 +137,15 @@ def main() -> None:
             seconds, result = timed(lambda: build_training_set(store, contract, entities))
             runs["feast_delta"].append(seconds)
             reference = result.table
+            if reference.num_rows != len(entities):
+                raise SystemExit(f"feast_delta returned {reference.num_rows} rows for {len(entities)} entity rows")
             seconds, bypass = timed(lambda: duckdb_asof(DeltaTable(str(path)).to_pyarrow_table(), entities,
                                                         features, contract.serving.ttl))
             runs["duckdb_asof"].append(seconds)
+            agree = {"duckdb_asof": same_values(bypass, reference, features)}
+            if agree["duckdb_asof"] is not True:
+                raise SystemExit(f"duckdb_asof differs from feast_delta: {agree['duckdb_asof']}")
         assert reference is not None
-        agree = {"duckdb_asof": same_values(bypass, reference, features)}
         if args.with_file_store:
             from feast import FeatureStore
             from feast.repo_config import RepoConfig
@@ -149,19 +157,20 @@ def main() -> None:
             for _ in range(args.repeat):
                 seconds, result = timed(lambda: build_training_set(file_store, contract, entities))
                 runs["feast_file"].append(seconds)
-            agree["feast_file"] = same_values(result.table, reference, features)
+                agree["feast_file"] = same_values(result.table, reference, features)
+                if agree["feast_file"] is not True:
+                    raise SystemExit(f"feast_file differs from feast_delta: {agree['feast_file']}")
 
     medians = {name: statistics.median(values) for name, values in runs.items()}
-    summary = {"entity_rows": args.entities, "feature_rows": args.feature_rows, "users": args.users,
-               "repeat": args.repeat, "median_s": {k: round(v, 3) for k, v in medians.items()},
+    summary = {"median_s": {k: round(v, 3) for k, v in medians.items()},
                "runs_s": {k: [round(x, 3) for x in v] for k, v in runs.items()},
                "rows_per_s": {k: round(args.entities / v) for k, v in medians.items()},
                "ratio_to_feast_delta": {k: round(v / medians["feast_delta"], 2) for k, v in medians.items()},
                "same_values_as_feast_delta": agree}
     print(json.dumps(summary, indent=2))
-    out = ROOT / "benchmarks" / "results" / "training_set.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    _results.write("training_set", {"entity_rows": args.entities, "feature_rows": args.feature_rows,
+                                    "users": args.users, "repeat": args.repeat,
+                                    "with_file_store": args.with_file_store}, summary)
 
 
 if __name__ == "__main__":
