@@ -7,20 +7,22 @@ uncontended acquire+release (a rate so high it never waits). Every figure is the
 
     .venv/bin/python benchmarks/runtime_limiter.py --seconds 10 --repeat 3
 
-aiolimiter is imported lazily; when it is not installed its columns say so.
-Results: benchmarks/results/runtime_limiter.json.
+aiolimiter is imported lazily; when it is not installed its columns say so. Correctness: our limiter must never
+exceed its configured rate (by more than 1 %, the burst plus timer slack) in any run, or the benchmark fails.
+Raw results (every run, medians, machine): benchmarks/results/runtime_limiter.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import _results
 
 from pipelines.runtime import HybridLimiter
 
@@ -115,6 +117,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per rate and run")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    _results.start()
     aio = _aiolimiter()
     if aio is None:
         print("aiolimiter is not installed: its columns are empty (add it as a dev dependency to compare)")
@@ -129,7 +132,10 @@ def main() -> None:
                 runs["aiolimiter_async"].append(
                     achieved_async(rate, args.seconds, lambda b=bucket: aio.AsyncLimiter(b, 0.01))
                 )
-        row: dict[str, Any] = {"configured": rate}
+        for label in ("ours_thread", "ours_async"):
+            if max(runs[label]) > rate * 1.01:
+                raise SystemExit(f"{label} exceeded {rate:,.0f}/s: {runs[label]}")
+        row: dict[str, Any] = {"configured": rate, "runs": runs}
         for label, values in runs.items():
             median = statistics.median(values) if values else None
             row[label] = median
@@ -152,10 +158,8 @@ def main() -> None:
         "per-acquire overhead (µs, uncontended): "
         + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} not installed" for k, v in overhead.items())
     )
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    result = {"seconds": args.seconds, "repeat": args.repeat, "rates": table, "overhead_us": overhead}
-    (out / "runtime_limiter.json").write_text(json.dumps(result, indent=2))
+    result = {"rates": table, "overhead_us": overhead, "overhead_runs_us": overheads}
+    _results.write("runtime_limiter", {"rates": args.rates, "seconds": args.seconds, "repeat": args.repeat}, result)
 
 
 if __name__ == "__main__":
