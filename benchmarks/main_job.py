@@ -5,7 +5,9 @@ sources together), and peak resident memory of the Python process and of the JVM
 
     .venv/bin/python benchmarks/main_job.py --events 20000 100000 --repeat 3
 
-Results are printed as a table and written to benchmarks/results/main_job.json.
+Every run must account for its input (``feature-platform run --json``: at least the asked events read, ``ok``, i.e.
+accepted events + dead letters == input lines for every table) or the benchmark fails. Results are printed as a
+table; raw results (every run, medians, machine) go to benchmarks/results/main_job.json.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _results
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -30,9 +34,19 @@ def run_once(events: int, data_dir: Path) -> dict:
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     wall = time.perf_counter() - started
     summary = json.loads(result.stdout)
+    check(summary, events)
     flink = next(seconds for step, seconds in summary["step_seconds"].items() if step.startswith("flink"))
     return {"wall_s": wall, "flink_s": flink, "input_events": sum(summary["input_lines"].values()),
             "python_mib": summary["peak_memory_mib"]["python"], "jvm_mib": summary["peak_memory_mib"]["jvm"]}
+
+
+def check(summary: dict, events: int) -> None:
+    """Fail unless the run read the generated events and accounted for every line of them."""
+    total = sum(summary["input_lines"].values())
+    if total < events:
+        raise SystemExit(f"the run read {total} lines, fewer than the {events} events per source asked for")
+    if summary.get("ok") is not True:  # ok = balanced: accepted events + dead letters == input lines, every table
+        raise SystemExit(f"the run did not account for every line: {summary}")
 
 
 def main() -> None:
@@ -40,6 +54,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", default=[20_000, 100_000], help="events per source")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    _results.start()
     rows = []
     for events in args.events:
         runs = []
@@ -49,13 +64,11 @@ def main() -> None:
         median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         median["events_per_source"] = events
         median["flink_events_per_s"] = median["input_events"] / median["flink_s"]
-        rows.append(median)
+        rows.append({**median, "runs": runs})
         print(f"{events:>10,} events/source  wall {median['wall_s']:6.1f}s  flink {median['flink_s']:6.1f}s "
               f"({median['flink_events_per_s']:,.0f} ev/s)  python {median['python_mib']:.0f} MiB  "
               f"jvm {median['jvm_mib']:.0f} MiB  (median of {args.repeat})", flush=True)
-    out = ROOT / "benchmarks" / "results" / "main_job.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
+    _results.write("main_job", {"events_per_source": args.events, "repeat": args.repeat}, {"sizes": rows})
 
 
 if __name__ == "__main__":
