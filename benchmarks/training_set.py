@@ -7,7 +7,10 @@ Side by side on the same table and entity rows:
 * ``duckdb_asof``: a bypass for reference, the same as-of join written directly as a DuckDB ``ASOF JOIN`` over the
   Arrow snapshot (newest commit per window, TTL applied), no Feast;
 * ``feast_file`` (``--with-file-store``): Feast's stock ``file`` (dask) store on the same table. It ignores the Delta
-  log, so it is only correct on an append-only table like this one; shown because it is what Feast users get by default.
+  log (removed files would be read too), and even on an append-only table like this one it drops entity rows: those
+  with no feature row within the TTL before their timestamp, and all but one of the rows sharing a key and timestamp
+  (docs/feast.md says where in Feast's code). Shown because it is what Feast users get by default; with it the run
+  fails its row check by design.
 
 Each method's result is checked against ``feast_delta`` (same values, every run) and the benchmark fails on any
 difference; ``feast_delta`` must also return one row per entity row. Run on an idle machine:
