@@ -9,8 +9,8 @@ Side by side on the same table and entity rows:
 * ``feast_file`` (``--with-file-store``): Feast's stock ``file`` (dask) store on the same table. It ignores the Delta
   log (removed files would be read too), and even on an append-only table like this one it drops entity rows: those
   with no feature row within the TTL before their timestamp, and all but one of the rows sharing a key and timestamp
-  (docs/feast.md says where in Feast's code). Shown because it is what Feast users get by default; with it the run
-  fails its row check by design.
+  (docs/feast.md says where in Feast's code). Shown because it is what Feast users get by default; its row count and
+  agreement are recorded, not asserted.
 
 Each method's result is checked against ``feast_delta`` (same values, every run) and the benchmark fails on any
 difference; ``feast_delta`` must also return one row per entity row. Run on an idle machine:
@@ -160,9 +160,9 @@ def main() -> None:
             for _ in range(args.repeat):
                 seconds, result = timed(lambda: build_training_set(file_store, contract, entities))
                 runs["feast_file"].append(seconds)
-                agree["feast_file"] = same_values(result.table, reference, features)
-                if agree["feast_file"] is not True:
-                    raise SystemExit(f"feast_file differs from feast_delta: {agree['feast_file']}")
+                # Known to differ (docs/feast.md): recorded with its row count, not a failure of this benchmark.
+                agree["feast_file"] = {"rows": result.table.num_rows, "expected_rows": reference.num_rows,
+                                       "same_values": same_values(result.table, reference, features)}
 
     medians = {name: statistics.median(values) for name, values in runs.items()}
     summary = {"median_s": {k: round(v, 3) for k, v in medians.items()},
