@@ -12,7 +12,7 @@ Side by side on the same table and entity rows:
   (docs/feast.md says where in Feast's code). Shown because it is what Feast users get by default; its row count and
   agreement are recorded, not asserted.
 
-Each method's result is checked against ``feast_delta`` (same values, every run) and the benchmark fails on any
+Each other method's result is checked against ``feast_delta`` (same values, every run) and the benchmark fails on any
 difference; ``feast_delta`` must also return one row per entity row. Run on an idle machine:
 
     .venv/bin/python benchmarks/training_set.py --entities 100000 --feature-rows 1000000 --repeat 3
