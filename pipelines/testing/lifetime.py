@@ -1,0 +1,24 @@
+"""Servers started for tests end with the process that started them, even when it is killed without clean-up.
+
+A test run stopped by SIGKILL or a time-out (``timeout`` sends SIGTERM, pytest then skips fixture teardown) would
+leave its Kafka broker or redis-server running, holding ports and memory for the next run (seen: a broker orphaned
+for 35 minutes after a timed-out run). On Linux the kernel can send the child a signal when its parent dies
+(``PR_SET_PDEATHSIG``); :func:`die_with_parent` asks for SIGTERM, a clean shutdown. Elsewhere it does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import signal
+import sys
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for ``subprocess.Popen``: the child gets SIGTERM when the process that started it dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
