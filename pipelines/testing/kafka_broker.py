@@ -31,7 +31,7 @@ from pathlib import Path
 from pipelines.errors import PlatformError, Terminal
 from pipelines.jvm.jars import KAFKA_BROKER, fetch_jars
 from pipelines.jvm.java import ensure_java_home
-from pipelines.testing.lifetime import die_with_parent
+from pipelines.testing.lifetime import parent_death_hook
 
 _SERVER_CLASS = "kafka.Kafka"
 _STORAGE_TOOL_CLASS = "kafka.tools.StorageTool"
@@ -122,7 +122,7 @@ def start_kafka_broker(work_dir: Path, *, ready_timeout_s: float = 90.0, heap: s
     with (work_dir / "broker.log").open("wb") as log:
         process = subprocess.Popen([*jvm, _SERVER_CLASS, str(properties)], stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True,
-                                   preexec_fn=die_with_parent)
+                                   preexec_fn=parent_death_hook())
     broker = KafkaBroker(f"127.0.0.1:{broker_port}", controller_port, work_dir, process)
     try:
         _wait_until_ready(broker, ready_timeout_s)
