@@ -6,7 +6,8 @@ One run of this script, on the same generated events (one source, the contracts 
 * ``pandas``     a plain single-process pandas implementation of the same windows (read JSON lines, classify
                  nothing-is-bad, explode to window ends, group) — the baseline of the ratio.
 * ``streaming``  :func:`pipelines.jobs.compute.run_contracts` (streaming mode, parallelism 2, the events in ONE file:
-                 several files in a streaming run can turn whole files into late events, see pyflink-facts.md §1).
+                 several files in a streaming run are read in listing order and can turn whole files into late events;
+                 docs/sources.md).
 * ``batch``      :func:`pipelines.jobs.backfill.run_backfill` over the same events cut into ``--files`` files
                  (batch mode is order-safe, so the files are parallel splits), same SQL, into Delta.
 * ``--profile``  the breakdown, each a Flink job of its own over the one-file events (cumulative stages, sinks are

@@ -107,9 +107,9 @@ def _summed_doubles(contract: Contract) -> set[str]:
 def _assert_same_rows(actual: pd.DataFrame, expected: pd.DataFrame, what: str, contract: Contract) -> None:
     """Same rows in the same order: every column equal, except sums of DOUBLEs, equal to 1e-12 relative.
 
-    DOUBLE addition is not associative and batch mode adds in another order than streaming (pyflink-facts.md §4:
-    differences in the last bits on a share of the rows); every key, window, count, distinct count, min, max, last
-    value and integer sum must be bit-identical.
+    DOUBLE addition is not associative and batch mode adds in another order than streaming (measured on
+    PyFlink 2.3: differences in the last bits on a share of the rows); every key, window, count, distinct count, min,
+    max, last value and integer sum must be bit-identical.
     """
     assert len(actual) == len(expected), f"{what}: {len(actual)} rows vs {len(expected)}"
     assert list(actual.columns) == list(expected.columns), what
