@@ -13,8 +13,10 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from pipelines.runtime.kinds import Terminal
 
-class RemoteError(RuntimeError):
+
+class RemoteError(Terminal, RuntimeError):
     """An exception from a worker process that could not be sent back as itself (not picklable)."""
 
 

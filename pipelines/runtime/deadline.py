@@ -14,9 +14,10 @@ import math
 from dataclasses import dataclass, field
 
 from pipelines.runtime.clock import SYSTEM_CLOCK, Clock
+from pipelines.runtime.kinds import Terminal
 
 
-class DeadlineExceeded(TimeoutError):  # noqa: N818 (the API's name)
+class DeadlineExceeded(Terminal, TimeoutError):  # noqa: N818 (the API's name)
     """A deadline passed before the work named in the message was done. A ``TimeoutError``, so generic handlers work."""
 
 

@@ -14,14 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from pipelines.runtime.deadline import DeadlineExceeded
+from pipelines.runtime.kinds import Terminal, Transient
 
-
-class Transient:
-    """Mix-in: a failure that may succeed when tried again; the only kind :class:`RetryPolicy` retries."""
-
-
-class Terminal:
-    """Mix-in: a failure that trying again cannot fix (bad input, a bug, a refused request); never retried."""
+__all__ = ["StageError", "StageStopped", "StageTimeout", "Terminal", "Transient", "TransientError"]
 
 
 class TransientError(Transient, Exception):

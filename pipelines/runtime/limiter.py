@@ -37,9 +37,10 @@ from types import TracebackType
 from pipelines.runtime import metrics
 from pipelines.runtime.clock import SYSTEM_CLOCK, Clock
 from pipelines.runtime.deadline import Deadline, DeadlineExceeded
+from pipelines.runtime.kinds import Terminal
 
 
-class LimitExceeded(ValueError):  # noqa: N818 (the API's name)
+class LimitExceeded(Terminal, ValueError):  # noqa: N818 (the API's name)
     """A request that can never be satisfied (more tokens than the burst): failed at once, never retried."""
 
 

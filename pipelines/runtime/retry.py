@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from pipelines.runtime.errors import Transient
+from pipelines.runtime.kinds import Terminal, Transient
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ class RetryPolicy:
         return cls(max_attempts=1)
 
     def is_transient(self, error: BaseException) -> bool:
-        return isinstance(error, self.retry_on)
+        """Worth another attempt: one of ``retry_on`` and never :class:`Terminal` (a passed deadline stays passed
+        even when a caller widens ``retry_on`` to every ``TimeoutError``)."""
+        return isinstance(error, self.retry_on) and not isinstance(error, Terminal)
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
         """After failed attempt number ``attempt`` (1-based): try again?"""

@@ -184,9 +184,7 @@ class Stage(Generic[T, R]):
 
     def _retry_or_raise(self, job: Job, error: Exception, attempt: int, deadline: Deadline) -> float:
         """Return the backoff before the next attempt, or re-raise when the error is terminal or retries are spent."""
-        if isinstance(error, DeadlineExceeded | LimitExceeded | Cancelled) or job.call.cancelled.is_set():
-            raise error
-        if not self._retry.should_retry(error, attempt):
+        if job.call.cancelled.is_set() or not self._retry.should_retry(error, attempt):
             raise error
         delay = self._retry.delay(attempt)
         left = deadline.remaining()

@@ -23,6 +23,7 @@ from typing import Any
 from pipelines.runtime.child import worker_main
 from pipelines.runtime.deadline import Deadline, DeadlineExceeded
 from pipelines.runtime.errors import TransientError
+from pipelines.runtime.kinds import Terminal
 from pipelines.runtime.metrics import StageMetrics
 
 _POLL_S = 0.05
@@ -47,7 +48,7 @@ class Job:
     started_at: float | None = None
 
 
-class Cancelled(Exception):  # noqa: N818
+class Cancelled(Terminal, Exception):  # noqa: N818
     """Raised inside a worker when its call was cancelled (deadline, error elsewhere, shutdown)."""
 
 

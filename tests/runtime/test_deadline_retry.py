@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pipelines.runtime import Deadline, DeadlineExceeded, ManualClock, RetryPolicy, TransientError
+from pipelines.runtime import Deadline, DeadlineExceeded, LimitExceeded, ManualClock, RetryPolicy, TransientError
 
 
 def test_deadline_counts_down_and_names_what_timed_out() -> None:
@@ -53,3 +53,10 @@ def test_only_transient_errors_are_retried_and_only_up_to_the_limit() -> None:
     assert not RetryPolicy.none().should_retry(TransientError(), 1)
     with pytest.raises(ValueError, match="max_attempts"):
         RetryPolicy(max_attempts=0)
+
+
+def test_a_terminal_error_is_never_retried_even_when_retry_on_names_its_builtin_type() -> None:
+    wide = RetryPolicy(max_attempts=3, retry_on=(TimeoutError, ValueError))
+    assert wide.should_retry(TimeoutError("socket"), 1)
+    assert not wide.should_retry(DeadlineExceeded("late"), 1)  # a TimeoutError, but Terminal
+    assert not wide.should_retry(LimitExceeded("more tokens than the burst"), 1)  # a ValueError, but Terminal
