@@ -63,7 +63,11 @@ def to_delta_rows(parts: Mapping[str, pa.Table], ingested_at: datetime) -> pa.Ta
 
 def counts_by_reason(parts: Mapping[str, pa.Table]) -> dict[str, dict[str, int]]:
     """``{contract table: {reason: n}}`` of part-file rows."""
-    return {contract: dict(sorted(Counter(rows["reason"].to_pylist()).items())) for contract, rows in parts.items()}
+    return {contract: _reasons(rows) for contract, rows in parts.items()}
+
+
+def _reasons(rows: pa.Table) -> dict[str, int]:
+    return dict(sorted(Counter(rows["reason"].to_pylist()).items()))
 
 
 def ensure_table(source: str, path: Path) -> DeltaTable:
@@ -83,8 +87,7 @@ def ensure_table(source: str, path: Path) -> DeltaTable:
 
 def dead_letters_by_reason(part_dir: Path) -> dict[str, int]:
     """``{reason: n}`` of the finished dead-letter part files under ``part_dir`` (a backfill's, kept in its folder)."""
-    rows = read_csv_parts(finished_files(part_dir), PART_SCHEMA)
-    return dict(sorted(Counter(rows["reason"].to_pylist()).items()))
+    return _reasons(read_csv_parts(finished_files(part_dir), PART_SCHEMA))
 
 
 def dead_letter_counts(path: Path) -> dict[str, dict[str, int]]:

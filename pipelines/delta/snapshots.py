@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pyarrow as pa
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
+
+from pipelines.delta.tables import open_table
 
 MAX_VERSIONS_BACK = 20
 
@@ -43,9 +44,8 @@ def _previous_data_version(path: Path, current: DeltaTable) -> DeltaTable | None
 def read_snapshot(path: Path, *, with_previous: bool = True) -> Snapshot | None:
     """The newest version of the Delta table at ``path`` (``None`` when there is no table there)."""
     started = time.perf_counter()
-    try:
-        current = DeltaTable(str(path))
-    except TableNotFoundError:
+    current = open_table(path)
+    if current is None:
         return None
     table = current.to_pyarrow_table()
     previous = _previous_data_version(path, current) if with_previous else None
