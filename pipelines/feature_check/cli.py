@@ -76,7 +76,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         return _check(args)
     except PlatformError as exc:  # the one place a library error becomes a message and an exit code
-        if getattr(args, "debug", False):
+        if args.debug:
             traceback.print_exc()
         label = "error" if isinstance(exc, UsageError) else type(exc).__name__
         print(f"feature-check: {label}: {exc.one_line()}", file=sys.stderr)

@@ -13,8 +13,8 @@ limiter guards both. It is shared safely between threads and event loops, becaus
 Exactness: the rate is enforced by *reservation*: an acquisition takes its tokens at once (the bucket may go into
 debt) and then waits until the debt would have been refilled, so over any interval the admitted tokens are at most
 ``burst + rate * interval``: it never overshoots. It can undershoot: a caller descheduled for longer than the burst
-lasts loses the tokens that refilled meanwhile (measured under load average 15–17: 8–15 % below the rate at 10 k+
-acquisitions/s; within 0.01 % on an idle machine). A request that can never succeed (more tokens
+lasts loses the tokens that refilled meanwhile (docs/runtime.md: 8–15 % below the rate at 10 k+ acquisitions/s on a
+heavily loaded machine). A request that can never succeed (more tokens
 than ``burst``) raises :class:`LimitExceeded` at once; a request that cannot be admitted before its deadline raises
 :class:`RateLimited` (a ``DeadlineExceeded`` carrying ``retry_after``) at once instead of sleeping in vain. A
 cancelled or timed-out wait gives its tokens and slot back.
