@@ -88,17 +88,24 @@ def contract() -> Contract:
     return load_contract(PROJECT_ROOT / "contracts" / "user_txn_stats.yaml").contract
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory, contract: Contract) -> dict:
-    root = tmp_path_factory.mktemp("crash")
-    spec = SourceSpec.from_contracts([contract])
-    generated = write_events(spec, root / "events", EVENTS, seed=11, duration=timedelta(hours=2),
-                             max_jitter=safe_jitter([contract]), entities=150)
+def write_events_with_malformed_lines(contract: Contract, folder: Path, events: int,
+                                      seed: int) -> tuple[Path, list[str]]:
+    """One file of generated events for ``contract`` in which every MALFORMED_EVERY-th line is not JSON; the file and
+    its lines."""
+    generated = write_events(SourceSpec.from_contracts([contract]), folder, events, seed=seed,
+                             duration=timedelta(hours=2), max_jitter=safe_jitter([contract]), entities=150)
     (path,) = generated.files
     lines = path.read_text().split("\n")[:-1]
     lines = [f"not json #{i}" if i % MALFORMED_EVERY == MALFORMED_EVERY // 2 else line
              for i, line in enumerate(lines)]
     path.write_text("\n".join(lines) + "\n")
+    return path, lines
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory, contract: Contract) -> dict:
+    root = tmp_path_factory.mktemp("crash")
+    path, lines = write_events_with_malformed_lines(contract, root / "events", EVENTS, seed=11)
     data_dir = root / "data"
     ledger = data_dir / "flink" / "runs" / RUN_ID / "ledger"
     outcomes = []

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +26,12 @@ from pipelines.config import PROJECT_ROOT
 from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
-from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
-from tests.jobs.test_crash_recovery import DRIVER, _run
+from tests.jobs.test_crash_recovery import DRIVER, _run, write_events_with_malformed_lines
 from tests.jobs.test_flink_vs_reference import RELATIVE_TOLERANCE, classify, reference_rows
 
 pytestmark = pytest.mark.e2e
 
 EVENTS = 6_000
-MALFORMED_EVERY = 100
 RUN_ID = "crash"  # _run passes this run id to the driver
 READ_SECONDS = 1.5
 
@@ -51,13 +48,7 @@ def contract() -> Contract:
 @pytest.fixture(scope="module")
 def restored_twice(tmp_path_factory: pytest.TempPathFactory, contract: Contract) -> dict:
     root = tmp_path_factory.mktemp("restore-twice")
-    generated = write_events(SourceSpec.from_contracts([contract]), root / "events", EVENTS, seed=13,
-                             duration=timedelta(hours=2), max_jitter=safe_jitter([contract]), entities=150)
-    (path,) = generated.files
-    lines = path.read_text().split("\n")[:-1]
-    lines = [f"not json #{i}" if i % MALFORMED_EVERY == MALFORMED_EVERY // 2 else line
-             for i, line in enumerate(lines)]
-    path.write_text("\n".join(lines) + "\n")
+    path, lines = write_events_with_malformed_lines(contract, root / "events", EVENTS, seed=13)
     data_dir = root / "data"
     run_json = data_dir / "flink" / "runs" / RUN_ID / "ledger" / "run.json"
 
