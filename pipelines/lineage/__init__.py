@@ -1,0 +1,1 @@
+"""Lineage: contract -> OpenMetadata entities and column-level lineage edges (source -> Flink job -> Delta -> Feast)."""
