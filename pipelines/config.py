@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.runtime.config import StageConfig
@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     parallelism: int = Field(2, ge=1, le=64, description="Flink parallelism of the local mini-cluster.")
     checkpoint_interval_ms: int = Field(2000, ge=100, description="Flink checkpoint interval.")
     jvm_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mg]$", description="Maximum heap of the local Flink JVM.")
+    flink_target: Literal["local", "remote"] = Field(
+        "local", description="Where Flink jobs run: `local` (the mini-cluster inside the Python process) or `remote` "
+                             "(a standalone/session cluster at `flink_rest_address`; docs/cluster.md).")
+    flink_rest_address: str | None = Field(
+        None, pattern=r"^https?://[^/:\s]+(:[0-9]{1,5})?/?$",
+        description="REST endpoint of the remote Flink cluster's JobManager, e.g. `http://flink-jobmanager:8081`.")
+    flink_restart_attempts: int = Field(10, ge=0, le=1000,
+                                        description="On a cluster: restarts (fixed delay) before a failing job fails; "
+                                                    "each restart resumes from the newest checkpoint.")
+    flink_restart_delay_ms: int = Field(2000, ge=0, description="On a cluster: wait between two restarts.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka brokers, for sources read from Kafka.")
     kafka_group_id: str = Field("feature-platform", min_length=1, description="Consumer group of the Flink job.")
     kafka_topics: dict[str, str] = Field(default_factory=dict,
@@ -83,6 +93,25 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+
+    @model_validator(mode="after")
+    def _remote_needs_an_address(self) -> Settings:
+        if self.flink_target == "remote" and not self.flink_rest_address:
+            raise ValueError("flink_target=remote needs flink_rest_address (FP_FLINK_REST_ADDRESS=http://host:8081)")
+        return self
+
+    @property
+    def flink_cluster(self) -> str | None:
+        """The remote cluster's REST URL when jobs run on a cluster, None for the local mini-cluster."""
+        return self.flink_rest_address if self.flink_target == "remote" else None
+
+    def on_cluster(self, rest_url: str | None) -> Settings:
+        """These settings with jobs sent to the cluster at ``rest_url`` (the ``--cluster`` option); unchanged for
+        None. Validated like the environment: a malformed URL is rejected naming ``flink_rest_address``."""
+        if rest_url is None:
+            return self
+        return type(self).model_validate({**self.model_dump(), "flink_target": "remote",
+                                          "flink_rest_address": rest_url})
 
     @property
     def delta_dir(self) -> Path:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from pipelines.cli.console import console, progress_printer
+from pipelines.cli.console import cluster_settings, console, progress_printer
 
 if TYPE_CHECKING:
     from pipelines.contracts.model import Contract
@@ -29,9 +29,12 @@ def run_command(
     entities: Annotated[int, typer.Option(min=1, help="Distinct entities per source.")] = 2_000,
     show: Annotated[int, typer.Option(min=0, help="Entities to print online values for, per contract.")] = 3,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", metavar="URL", help="Submit the Flink job to the cluster whose JobManager REST API is at URL "
+                                         "(e.g. http://127.0.0.1:8081; default: FP_FLINK_TARGET / "
+                                         "FP_FLINK_REST_ADDRESS, else the local mini-cluster).")] = None,
 ) -> None:
     """Generate events, compute every contract in Flink, commit to Delta, load Feast online, print values."""
-    from pipelines.config import get_settings
     from pipelines.jobs.run import MainJobOptions, run_main_job
 
     options = MainJobOptions(events=events, seed=seed, hours=hours, entities=entities, show=show)
@@ -45,7 +48,7 @@ def run_command(
             yield
         console.print(f"[green]✓[/green] {name}")
 
-    summary = run_main_job(get_settings(), options, progress=progress_printer(json_output), step=step)
+    summary = run_main_job(cluster_settings(cluster), options, progress=progress_printer(json_output), step=step)
     result = summary.to_dict()
     if json_output:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
