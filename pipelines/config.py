@@ -49,7 +49,7 @@ class DataCheckThresholds(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Where data lives and how the local Flink mini-cluster runs."""
+    """Where data lives and how Flink runs (the local mini-cluster, or a remote cluster: docs/cluster.md)."""
 
     # "__" nests: FP_STAGES__ONLINE_LOAD__RATE=10000 sets stages["online_load"].rate.
     model_config = SettingsConfigDict(env_prefix="FP_", frozen=True, extra="forbid", env_nested_delimiter="__")
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Root of all local data: events, Delta tables, Flink state.")
     contracts_dir: Path = Field(Path("contracts"), description="Folder with the contract YAML files.")
     feature_repo_dir: Path = Field(Path("feature_repo"), description="The Feast repository.")
-    parallelism: int = Field(2, ge=1, le=64, description="Flink parallelism of the local mini-cluster.")
+    parallelism: int = Field(2, ge=1, le=64, description="Flink parallelism of a job (mini-cluster or cluster).")
     checkpoint_interval_ms: int = Field(2000, ge=100, description="Flink checkpoint interval.")
     jvm_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mg]$", description="Maximum heap of the local Flink JVM.")
     flink_target: Literal["local", "remote"] = Field(

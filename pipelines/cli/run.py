@@ -1,4 +1,4 @@
-"""``feature-platform run``: the main job on the embedded default, with a spinner per step and a summary table.
+"""``feature-platform run``: the main job (embedded default, or ``--cluster URL``), a spinner per step, a summary.
 
 The work is :func:`pipelines.jobs.run.run_main_job`; this module turns options into :class:`MainJobOptions`, shows
 progress and renders the summary (``--json`` on stdout). Exit code 1 when an input line was neither accepted nor

@@ -17,6 +17,9 @@ Usage::
         cluster.kill_taskmanager()        # SIGKILL, as a lost machine
         cluster.start_taskmanager()       # a fresh one registers; the job restarts from its checkpoint
 
+The processes get a bare environment (``PATH=/usr/bin:/bin``, no virtualenv, no ``python.*`` keys): the platform's
+jobs are pure SQL, and the tests prove it by running them on TaskManagers that have no Python with PyFlink.
+
 Ports are free loopback ports picked at start (REST, JobManager RPC); heartbeats are short (1 s interval, 5 s
 timeout) so the loss of a TaskManager is noticed in seconds instead of the default 50 s. Every process is stopped on
 exit, also when the test fails; each also gets SIGTERM if the process that started it dies (:mod:`.lifetime`).
@@ -29,7 +32,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -60,9 +62,14 @@ def flink_home() -> Path:
 
 
 def cluster_configuration(*, rest_port: int, rpc_port: int, tmp_dir: Path, slots: int = 2,
-                          jobmanager_memory: str = "1024m", taskmanager_memory: str = "1536m") -> dict[str, Any]:
-    """The ``config.yaml`` keys of a loopback cluster (flat keys; Flink 2 reads them beside nested ones)."""
-    return {
+                          jobmanager_memory: str = "1024m", taskmanager_memory: str = "1536m",
+                          python: str | None = None) -> dict[str, Any]:
+    """The ``config.yaml`` keys of a loopback cluster (flat keys; Flink 2 reads them beside nested ones).
+
+    ``python`` is the interpreter for Python UDF workers (``python.executable``/``python.client.executable``); the
+    platform's jobs are pure SQL and need none, so by default the keys are left out.
+    """
+    keys: dict[str, Any] = {
         "jobmanager.rpc.address": "127.0.0.1",
         "jobmanager.rpc.port": rpc_port,
         "jobmanager.bind-host": "127.0.0.1",
@@ -79,10 +86,10 @@ def cluster_configuration(*, rest_port: int, rpc_port: int, tmp_dir: Path, slots
         "io.tmp.dirs": str(tmp_dir),
         "heartbeat.interval": 1000,
         "heartbeat.timeout": 5000,
-        # Python runs only if a job uses Python UDFs (ours are pure SQL); if one does, it uses this interpreter.
-        "python.executable": sys.executable,
-        "python.client.executable": sys.executable,
     }
+    if python is not None:
+        keys |= {"python.executable": python, "python.client.executable": python}
+    return keys
 
 
 @dataclass
@@ -202,7 +209,11 @@ def start_flink_cluster(work_dir: Path, *, taskmanagers: int = 1, ready_timeout_
         shutil.copy(home / "conf" / name, cluster.conf_dir / name)
     (cluster.conf_dir / "workers").write_text("127.0.0.1\n")
     (cluster.conf_dir / "masters").write_text(f"127.0.0.1:{cluster.rest_port}\n")
-    cluster._env = {**os.environ, "FLINK_HOME": str(home), "FLINK_CONF_DIR": str(cluster.conf_dir),
+    # A bare environment: no virtualenv on PATH, no `python` command at all (Debian has only python3, without
+    # PyFlink), so a job that needed Python on the TaskManagers would fail here instead of passing by accident.
+    inherited = {key: os.environ[key] for key in ("HOME", "USER", "LANG", "LC_ALL", "TZ") if key in os.environ}
+    cluster._env = {**inherited, "PATH": "/usr/bin:/bin", "FLINK_HOME": str(home),
+                    "FLINK_CONF_DIR": str(cluster.conf_dir),
                     "FLINK_LOG_DIR": str(cluster.log_dir), "FLINK_PID_DIR": str(work_dir / "tmp"),
                     **({"JAVA_HOME": java_home} if java_home else {})}
     try:
