@@ -56,6 +56,14 @@ def _events(contract: Contract, folder: Path, events: int) -> Path:
     return path.parent
 
 
+def _get(cluster: FlinkCluster, path: str) -> Any:
+    """The REST answer, or an empty dict when the JobManager is too busy to answer in time (the loops poll again)."""
+    try:
+        return cluster.rest(path)
+    except OSError:
+        return {}
+
+
 class _Watch:
     """Records when the cluster first shows a job and when it first RUNS (polled every 0.1 s in a thread)."""
 
@@ -70,7 +78,7 @@ class _Watch:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            for job in self.cluster.rest("/jobs/overview")["jobs"]:
+            for job in _get(self.cluster, "/jobs/overview").get("jobs", []):
                 if job["jid"] not in self.known:
                     self.job_id = job["jid"]
                     self.seen = self.seen or time.perf_counter()
@@ -108,7 +116,7 @@ def _kill_run(cluster: FlinkCluster, contract: Contract, events: Path, settings:
     runner.start()
     while runner.is_alive():
         job = watch.job_id
-        if job and watch.running and cluster.rest(f"/jobs/{job}/checkpoints")["counts"]["completed"] >= 1:
+        if job and watch.running and _get(cluster, f"/jobs/{job}/checkpoints").get("counts", {}).get("completed"):
             break
         time.sleep(0.1)
     watch.stop()
@@ -119,8 +127,8 @@ def _kill_run(cluster: FlinkCluster, contract: Contract, events: Path, settings:
     registered = time.perf_counter()
     recovered = None
     while runner.is_alive():
-        restored = cluster.rest(f"/jobs/{watch.job_id}/checkpoints").get("latest", {}).get("restored")
-        state = cluster.rest(f"/jobs/{watch.job_id}")["state"]
+        restored = _get(cluster, f"/jobs/{watch.job_id}/checkpoints").get("latest", {}).get("restored")
+        state = _get(cluster, f"/jobs/{watch.job_id}").get("state")
         if recovered is None and restored and state == "RUNNING":
             recovered = time.perf_counter()
         time.sleep(0.1)

@@ -101,8 +101,8 @@ def gateway_jvm_pid() -> int | None:
     import psutil
 
     for child in psutil.Process().children(recursive=True):
-        try:
-            if "java" in child.name():
+        try:  # by its main class: a test may also have started cluster JVMs from this process
+            if "java" in child.name() and "PythonGatewayServer" in " ".join(child.cmdline()):
                 return child.pid
         except psutil.Error:
             continue

@@ -114,8 +114,8 @@ class FlinkCluster:
     def log_dir(self) -> Path:
         return self.work_dir / "log"
 
-    def rest(self, path: str, timeout: float = 2.0) -> Any:
-        """GET ``path`` from the cluster's REST API, parsed JSON."""
+    def rest(self, path: str, timeout: float = 10.0) -> Any:
+        """GET ``path`` from the cluster's REST API, parsed JSON (a busy JobManager may take seconds to answer)."""
         with urllib.request.urlopen(self.rest_url + path, timeout=timeout) as response:
             return json.load(response)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -115,13 +116,23 @@ def test_cluster_run_gives_the_same_delta_rows_as_the_mini_cluster(tmp_path: Pat
     assert sorted(_delta(remote, dead)["payload"]) == sorted(_delta(local, dead)["payload"]) == malformed
 
 
+def _rest(cluster: FlinkCluster, path: str) -> Any:
+    """The REST answer, or None when the JobManager is too busy to answer in time (the loops poll again)."""
+    try:
+        return cluster.rest(path)
+    except OSError:
+        return None
+
+
 def _running_job(cluster: FlinkCluster) -> str | None:
-    running = [job["jid"] for job in cluster.rest("/jobs/overview")["jobs"] if job["state"] == "RUNNING"]
+    overview = _rest(cluster, "/jobs/overview") or {"jobs": []}
+    running = [job["jid"] for job in overview["jobs"] if job["state"] == "RUNNING"]
     return running[0] if running else None
 
 
 def _completed_checkpoints(cluster: FlinkCluster, job_id: str) -> int:
-    return int(cluster.rest(f"/jobs/{job_id}/checkpoints")["counts"]["completed"])
+    stats = _rest(cluster, f"/jobs/{job_id}/checkpoints")
+    return int(stats["counts"]["completed"]) if stats else 0
 
 
 def test_taskmanager_killed_mid_run_recovers_from_its_checkpoint_with_exact_delta(
@@ -155,7 +166,7 @@ def test_taskmanager_killed_mid_run_recovers_from_its_checkpoint_with_exact_delt
     replaced_at = time.perf_counter()
     recovered_at = None
     while runner.is_alive() and time.monotonic() < deadline:
-        stats = cluster.rest(f"/jobs/{job_id}/checkpoints")
+        stats = _rest(cluster, f"/jobs/{job_id}/checkpoints") or {}
         if recovered_at is None and stats.get("latest", {}).get("restored") and _running_job(cluster) == job_id:
             recovered_at = time.perf_counter()
         time.sleep(0.2)
