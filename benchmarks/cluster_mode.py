@@ -214,7 +214,7 @@ def main() -> None:
     print(medians)
     _results.write("cluster_mode", vars(args) | {"contract": contract.name, "parallelism": 2, "slots": 2,
                                                  "jobmanager_memory": "1024m", "taskmanager_memory": "1536m",
-                                                 "heartbeat": "1 s interval, 5 s timeout"},
+                                                 "heartbeat": "1 s interval, 15 s timeout"},
                    {"medians": medians, "runs": runs})
 
 

@@ -20,9 +20,11 @@ Usage::
 The processes get a bare environment (``PATH=/usr/bin:/bin``, no virtualenv, no ``python.*`` keys): the platform's
 jobs are pure SQL, and the tests prove it by running them on TaskManagers that have no Python with PyFlink.
 
-Ports are free loopback ports picked at start (REST, JobManager RPC); heartbeats are short (1 s interval, 5 s
-timeout) so the loss of a TaskManager is noticed in seconds instead of the default 50 s. Every process is stopped on
-exit, also when the test fails; each also gets SIGTERM if the process that started it dies (:mod:`.lifetime`).
+Ports are free loopback ports picked at start (REST, JobManager RPC). Heartbeats are short (1 s interval, 15 s
+timeout; heartbeats refused by a killed process count as failures at once) so the loss of a TaskManager is noticed in
+seconds instead of Flink's default 10 s / 50 s, while the timeout stays long enough for a machine under heavy load.
+Every process is stopped on exit, also when the test fails; each also gets SIGTERM if the process that started it
+dies (:mod:`.lifetime`).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def cluster_configuration(*, rest_port: int, rpc_port: int, tmp_dir: Path, slots
         "parallelism.default": slots,
         "io.tmp.dirs": str(tmp_dir),
         "heartbeat.interval": 1000,
-        "heartbeat.timeout": 5000,
+        "heartbeat.timeout": 15000,
     }
     if python is not None:
         keys |= {"python.executable": python, "python.client.executable": python}
@@ -128,7 +130,7 @@ class FlinkCluster:
         finally:
             log.close()
 
-    def start_taskmanager(self, ready_timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
+    def start_taskmanager(self, ready_timeout_s: float = 240.0) -> subprocess.Popen[bytes]:
         """Start one more TaskManager and wait until the JobManager counts it (its slots are then offered to jobs)."""
         expected = len(self.live_taskmanagers()) + 1
         process = self._start("taskmanager.sh", f"taskmanager-{len(self.taskmanagers) + 1}")
@@ -188,7 +190,7 @@ class FlinkCluster:
                 process.wait(timeout=timeout_s)
 
 
-def start_flink_cluster(work_dir: Path, *, taskmanagers: int = 1, ready_timeout_s: float = 90.0,
+def start_flink_cluster(work_dir: Path, *, taskmanagers: int = 1, ready_timeout_s: float = 240.0,
                         **config: Any) -> FlinkCluster:
     """Write a conf folder under ``work_dir``, start a JobManager and ``taskmanagers`` TaskManagers; wait for them.
 

@@ -7,7 +7,9 @@ One cluster for the module (a JobManager and a TaskManager started from the PyFl
    cluster: the Delta tables hold the same rows (keys, window bounds, counts and last values identical; DOUBLE
    aggregates within 1e-9 relative, since two runs may add in another order), and the dead-letter tables the same
    payloads. The cluster's REST API shows the job FINISHED there, so the run really left this process.
-2. A longer run on the cluster; once its job RUNS and has completed a checkpoint, the TaskManager is SIGKILLed and a
+2. A backfill (batch mode) on the cluster over the same kind of events equals the pandas reference, and its job ran on
+   the cluster.
+3. A longer run on the cluster; once its job RUNS and has completed a checkpoint, the TaskManager is SIGKILLed and a
    new one started. The run must end balanced, with the job restored from a checkpoint by the cluster (its checkpoint
    statistics name the restored one), and Delta must equal the independent pandas reference of
    ``test_flink_vs_reference`` row for row (no duplicate, none missing), every malformed line dead-lettered once.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
+from pipelines.jobs.backfill import run_backfill
 from pipelines.jobs.compute import RunSummary, run_contracts
 from pipelines.testing.flink_cluster import FlinkCluster, flink_cluster
 from tests.jobs.test_crash_recovery import write_events_with_malformed_lines
@@ -114,6 +118,19 @@ def test_cluster_run_gives_the_same_delta_rows_as_the_mini_cluster(tmp_path: Pat
     dead = dead_letters.table_name("transactions")
     malformed = sorted(line for line in lines if line.startswith("not json"))
     assert sorted(_delta(remote, dead)["payload"]) == sorted(_delta(local, dead)["payload"]) == malformed
+
+
+def test_backfill_on_the_cluster_equals_the_reference(tmp_path: Path, cluster: FlinkCluster,
+                                                     contract: Contract) -> None:
+    path, lines = write_events_with_malformed_lines(contract, tmp_path / "events", SAME_ROWS_EVENTS, seed=8)
+    settings = _settings(tmp_path / "data", cluster)
+    summary = run_backfill([contract], {"transactions": path.parent}, settings,
+                           start=datetime(2000, 1, 1, tzinfo=UTC), end=datetime(2100, 1, 1, tzinfo=UTC))
+    assert summary.balanced
+    jobs = {job["jid"]: job for job in cluster.rest("/jobs/overview")["jobs"]}
+    assert jobs[str(summary.job_id)]["state"] == "FINISHED", "the backfill did not run on the cluster"
+    good, _ = classify(lines, contract)
+    assert_same_rows(_delta(settings, contract.table_name), reference_rows(good, contract), contract)
 
 
 def _rest(cluster: FlinkCluster, path: str) -> Any:
