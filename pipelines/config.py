@@ -66,10 +66,12 @@ class Settings(BaseSettings):
     flink_rest_address: str | None = Field(
         None, pattern=r"^https?://[^/:\s]+(:[0-9]{1,5})?/?$",
         description="REST endpoint of the remote Flink cluster's JobManager, e.g. `http://flink-jobmanager:8081`.")
-    flink_restart_attempts: int = Field(10, ge=0, le=1000,
-                                        description="On a cluster: restarts (fixed delay) before a failing job fails; "
-                                                    "each restart resumes from the newest checkpoint.")
-    flink_restart_delay_ms: int = Field(2000, ge=0, description="On a cluster: wait between two restarts.")
+    flink_restart_attempts: int = Field(10, ge=1, le=1000,
+                                        description="On a cluster: restarts before a failing job fails; each resumes "
+                                                    "from the newest checkpoint (exponential delay).")
+    flink_restart_delay_ms: int = Field(1000, ge=1, description="On a cluster: wait before the first restart; each "
+                                                                "further wait doubles.")
+    flink_restart_max_delay_ms: int = Field(60_000, ge=1, description="On a cluster: longest wait between restarts.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka brokers, for sources read from Kafka.")
     kafka_group_id: str = Field("feature-platform", min_length=1, description="Consumer group of the Flink job.")
     kafka_topics: dict[str, str] = Field(default_factory=dict,

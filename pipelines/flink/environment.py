@@ -10,7 +10,7 @@ process; a :class:`~pipelines.flink.cluster.ClusterTarget` submits the same SQL 
 * Checkpoints go to a directory (``execution.checkpointing.dir``): the default in-memory storage caps state at 5 MB and
   then restarts forever. The CSV sink rolls a finished part file on every checkpoint.
 * ``restart-strategy.type: none`` locally: a failing job fails instead of retrying in a loop that looks like a hang.
-  On a cluster a bounded fixed-delay strategy instead, so a lost TaskManager costs a restart from the newest
+  On a cluster a bounded exponential-delay strategy instead, so a lost TaskManager costs a restart from the newest
   checkpoint, not the job.
 * ``table.exec.source.idle-timeout`` when parallelism > 1 and ``idle_timeout`` is set, so a reader with no split
   cannot hold the watermark back in a job that never ends (a watched folder, an unbounded topic). Bounded runs pass
@@ -71,7 +71,8 @@ def flink_options(settings: Settings, checkpoint_dir: Path, **overrides: object)
     cluster = None
     if settings.flink_cluster is not None:
         cluster = ClusterTarget(settings.flink_cluster, restart_attempts=settings.flink_restart_attempts,
-                                restart_delay_ms=settings.flink_restart_delay_ms)
+                                restart_delay_ms=settings.flink_restart_delay_ms,
+                                restart_max_delay_ms=settings.flink_restart_max_delay_ms)
     options = FlinkOptions(checkpoint_dir=checkpoint_dir, parallelism=settings.parallelism,
                            checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
                            cluster=cluster)

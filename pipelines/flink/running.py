@@ -30,7 +30,7 @@ from pipelines.flink.monitor import JobMetrics, JobMonitor, free_port, local_res
 
 #: How long a restart waits for the JVM of a killed attempt to exit by itself before killing it.
 ORPHAN_JVM_GRACE_SECONDS = 15.0
-__all__ = ["TERMINAL_STATES", "RunningJob", "start_job", "stop_orphaned_jvm"]
+__all__ = ["TERMINAL_STATES", "RunningJob", "gateway_jvm_pid", "start_job", "stop_orphaned_jvm"]
 
 
 @dataclass

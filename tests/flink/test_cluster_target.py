@@ -40,9 +40,10 @@ def test_remote_settings_send_the_job_to_the_cluster_with_bounded_restarts(
     assert options.runtime_mode == "batch" and options.parallelism == 2
     assert config["execution.target"] == "remote"
     assert (config["rest.address"], config["rest.port"]) == ("jobmanager.example", "8082")
-    assert config["restart-strategy.type"] == "fixed-delay"
-    assert config["restart-strategy.fixed-delay.attempts"] == "4"
-    assert config["restart-strategy.fixed-delay.delay"] == "2000ms"
+    assert config["restart-strategy.type"] == "exponential-delay"
+    assert config["restart-strategy.exponential-delay.attempts-before-reset-backoff"] == "4"
+    assert config["restart-strategy.exponential-delay.initial-backoff"] == "1000ms"
+    assert config["restart-strategy.exponential-delay.max-backoff"] == "60000ms"
     assert config["execution.checkpointing.dir"] == (tmp_path / "ckpt").resolve().as_uri()
 
 
