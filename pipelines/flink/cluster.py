@@ -8,11 +8,12 @@ Nothing Python runs on the TaskManagers (the jobs are pure SQL), so the cluster 
 
 On a cluster a job must survive the loss of a TaskManager, so the restart strategy is a bounded **exponential delay**
 (``restart_attempts`` restarts, the first after ``restart_delay_ms``, each wait doubling up to
-``restart_max_delay_ms``): each restart resumes from the newest completed checkpoint, and a job that keeps failing still fails instead of looping
-forever (the local mini-cluster keeps ``none``: there a failure is a bug to see at once, and there is no machine to
-lose). Why not a fixed delay: until the JobManager has declared the lost TaskManager dead and a new one has offered
-its slots, every restart fails at once; 10 restarts 1 s apart were used up that way before a replacement registered
-(measured, on a loaded machine), while 1, 2, 4, … 60 s give the cluster about five minutes.
+``restart_max_delay_ms``): each restart resumes from the newest completed checkpoint, and a job that keeps failing
+still fails instead of looping forever (the local mini-cluster keeps ``none``: there a failure is a bug to see at
+once, and there is no machine to lose). Why not a fixed delay: until the JobManager has declared the lost TaskManager
+dead and a new one has offered its slots, every restart fails at once; 10 restarts 1 s apart were used up that way
+before a replacement registered (measured, on a loaded machine), while 1, 2, 4, … 60 s give the cluster about five
+minutes.
 
 The cluster outlives the client, so status, failure causes and cancellation come from its REST API
 (:class:`ClusterRest`) rather than from the client's JVM: a client restarted after a crash can still see, and cancel,
