@@ -88,6 +88,9 @@ def cluster_configuration(*, rest_port: int, rpc_port: int, tmp_dir: Path, slots
         "io.tmp.dirs": str(tmp_dir),
         "heartbeat.interval": 1000,
         "heartbeat.timeout": 15000,
+        # RPC asks inside the cluster (e.g. the dispatcher accepting a job) time out after 10 s by default; a job
+        # submission on a machine with a load of 45 on 2 cores failed that way although the job was accepted.
+        "pekko.ask.timeout": "60 s",
     }
     if python is not None:
         keys |= {"python.executable": python, "python.client.executable": python}

@@ -42,7 +42,7 @@ from tests.jobs.test_flink_vs_reference import classify, reference_rows
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 SAME_ROWS_EVENTS = 6_000
-KILL_EVENTS = 200_000
+KILL_EVENTS = 100_000
 RELATIVE_TOLERANCE = 1e-9
 RUN_TIMEOUT_S = 600
 
