@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 SAME_ROWS_EVENTS = 6_000
 KILL_EVENTS = 100_000
 RELATIVE_TOLERANCE = 1e-9
-RUN_TIMEOUT_S = 600
+RUN_TIMEOUT_S = 1200
 
 
 @pytest.fixture(scope="module")
