@@ -275,7 +275,7 @@ class _StreamLoop:
                 self.report()
                 stop.wait(POLL_SECONDS)
             self.progress("stopping: stop-with-savepoint, then the last batches")
-            savepoint = job.stop_with_savepoint(self.run_dir / "savepoints", self.options.stop_timeout_s)
+            savepoint = self._stop_with_savepoint(job)
             stopped_cleanly = True
             self._wait_until_ended(job)
             while self.commit_and_push(attempt):
@@ -287,6 +287,19 @@ class _StreamLoop:
         finally:
             if not stopped_cleanly:
                 job.cancel()  # the retained checkpoint stays: the next start resumes from it
+
+    def _stop_with_savepoint(self, job: RunningJob) -> str:
+        """Stop with a savepoint; while the job's tasks are still being deployed (a stop right after the start, or
+        a loaded machine) Flink refuses the savepoint, so it is asked again until ``stop_timeout_s`` has passed."""
+        deadline = time.monotonic() + self.options.stop_timeout_s
+        while True:
+            try:
+                return job.stop_with_savepoint(self.run_dir / "savepoints",
+                                               max(1.0, deadline - time.monotonic()))
+            except FlinkJobError as error:
+                if not _tasks_not_running_yet(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     def _wait_until_ended(self, job: RunningJob, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -429,6 +442,10 @@ class _StreamLoop:
                           f"online v{status.online_version} {status.rows_pushed:,} rows, freshness "
                           f"{f'{fresh:,.1f}s' if fresh is not None else 'n/a'}"
                           + (f", push pending: {status.push_error}" if status.push_error else ""))
+
+
+def _tasks_not_running_yet(error: FlinkJobError) -> bool:
+    return "is not being executed at the moment" in error.message or "not all required tasks" in error.message
 
 
 def _describe(location: SourceLocation) -> str:

@@ -41,7 +41,7 @@ from tests.jobs.stream_harness import (
     stream_env,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3000)]
 
 EVENTS_PER_CHUNK = 1_500
 Publish = Callable[[Chunk, int], None]
@@ -82,7 +82,6 @@ def run_stop_resume_scenario(tmp_path: Path, contract: Contract, env: dict[str, 
     expected = closed_reference(contract, lines)
     second = StreamProcess(env, log, "--contract", contract.name)
     try:
-        assert "resuming from" in second.tail(200_000) or True
         second.wait_for(f"all {len(expected)} closed windows in Delta",
                         lambda: len(delta_rows(settings, contract)) >= len(expected))
         malformed = sorted(line for line in lines if line.startswith("not json"))

@@ -30,7 +30,7 @@ from tests.jobs.stream_harness import (
     stream_env,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
 
 def test_a_redis_restart_during_stream_loses_nothing(tmp_path: Path,
