@@ -131,7 +131,7 @@ def delta_rows(settings: Settings, contract: Contract) -> pd.DataFrame:
     if not (path / "_delta_log").exists():
         return pd.DataFrame(columns=[*contract.entity.join_keys, "window_end"])
     frame = DeltaTable(str(path)).to_pandas()
-    frame["window_end"] = pd.to_datetime(frame["window_end"], utc=True).dt.tz_localize(None)
+    frame["window_end"] = pd.to_datetime(frame["window_end"], utc=True).dt.tz_localize(None).astype("datetime64[ns]")
     return frame
 
 
@@ -147,8 +147,8 @@ def closed_reference(contract: Contract, lines: list[str]) -> pd.DataFrame:
     watermark is the newest event time minus the allowed lateness)."""
     good, _ = classify(lines, contract)
     expected = reference_rows(good, contract)
-    expected["window_end"] = pd.to_datetime(expected["window_end"]).dt.tz_localize(None) \
-        if getattr(expected["window_end"].dt, "tz", None) is not None else pd.to_datetime(expected["window_end"])
+    ends = pd.to_datetime(expected["window_end"])
+    expected["window_end"] = (ends.dt.tz_localize(None) if ends.dt.tz is not None else ends).astype("datetime64[ns]")
     newest = max(good["_t"])
     return expected[expected["window_end"] <= pd.Timestamp(newest) - contract.source.allowed_lateness] \
         .reset_index(drop=True)
