@@ -140,7 +140,7 @@ class Reader:
             for key_id, stamp in zip(values["key_id"], values[f"{feature}__ts"], strict=True):
                 if stamp is None:
                     continue
-                end = stamp.timestamp() if stamp.tzinfo else stamp.replace(tzinfo=UTC).timestamp()
+                end = float(stamp)  # Feast gives the event timestamp (the window end) in epoch seconds
                 if end > newest.get(key_id, 0.0):
                     newest[key_id] = end
                     self.first_seen.setdefault((key_id, end), now)

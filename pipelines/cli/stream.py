@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -39,6 +40,9 @@ def stream_command(
     from pipelines.jobs.stream import StreamOptions, run_stream
     from pipelines.jobs.stream_metrics import serve_metrics
 
+    # PyFlink's own calls of its deprecated APIs and Beam's pyparsing use warn on every start: noise in a long-running
+    # command's log that the user cannot act on.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(pyflink|httplib2)(\.|$)")
     options = StreamOptions(contract=contract, source=source, report_every_s=report_every)
     stop = threading.Event()
     server: Any = serve_metrics(metrics_port, metrics_host) if metrics_port is not None else None

@@ -200,11 +200,12 @@ def assert_online_equals(settings: Settings, contract: Contract, expected_rows: 
 
 def online_has_window_after(settings: Settings, contract: Contract, entities: pd.DataFrame,
                             after: datetime) -> bool:
-    """True when some entity's online value comes from a window ending after ``after``."""
+    """True when some entity's online value comes from a window ending after ``after`` (naive UTC). Feast returns
+    each feature's event timestamp (the window end) as epoch seconds under ``<feature>__ts``."""
     keys = list(contract.entity.join_keys)
     store = open_online_store(settings)
     values = read_online(store, contract, entities[keys].drop_duplicates().to_dict("records"),
                          include_event_timestamps=True)
-    stamps = [v for name, column in values.items() if name.endswith("__ts") for v in column if v is not None]
-    return any(pd.Timestamp(stamp).tz_localize(None) > pd.Timestamp(after) if pd.Timestamp(stamp).tzinfo
-               else pd.Timestamp(stamp) > pd.Timestamp(after) for stamp in stamps)
+    bound = after.replace(tzinfo=UTC).timestamp()
+    stamps = [stamp for feature in contract.features for stamp in values[f"{feature.name}__ts"] if stamp]
+    return any(float(stamp) > bound for stamp in stamps)
