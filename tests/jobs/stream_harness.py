@@ -89,14 +89,19 @@ class StreamProcess:
 
     def wait_for(self, what: str, condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
         deadline = time.monotonic() + timeout_s
+        last_error: Exception | None = None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"the stream exited ({self.process.returncode}) while waiting for {what}\n"
                                      f"{self.tail()}")
-            if condition():
-                return
+            try:
+                if condition():
+                    return
+            except Exception as error:  # a read racing a commit; the condition must still hold before the deadline
+                last_error = error
             time.sleep(1.0)
-        raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}\n{self.tail()}")
+        raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last read error: "
+                             f"{last_error!r})\n{self.tail()}")
 
     def terminate_and_wait(self, timeout_s: float = WAIT_S) -> int:
         """SIGTERM to the stream's Python process only; its exit code (the stream must stop within ``timeout_s``)."""
