@@ -303,7 +303,13 @@ def main() -> None:
 
                 broker = broker or start_kafka_broker(work / "kafka", ready_timeout_s=120)
                 kafka = broker.bootstrap_servers
-            run = run_once(kind, args, work / kind, kafka)
+            try:
+                run = run_once(kind, args, work / kind, kafka)
+            except SystemExit as error:  # this kind failed to start: record it, still measure the others
+                print(error, flush=True)
+                runs.append({"kind": kind, "error": str(error), "excess": None, "event_latency": None,
+                             "windows_counted": 0, "windows_missing": None, "exit_code": None})
+                continue
             runs.append(run)
             excess = run["excess"]
             print(f"{kind}: {run['windows_counted']} windows counted, {run['windows_missing']} missing; excess over "
