@@ -5,7 +5,8 @@ A live run per source kind, through the real command: ``feature-platform stream`
 probe contract (tumbling ``--window-s`` windows, ``allowed_lateness`` ``--lateness-s``), checkpoints every
 ``--checkpoint-ms`` (1 s by default), commits to Delta and pushes into the SQLite online store. In this process:
 
-* a feeder appends one event per key every ``--publish-ms``, stamped with the wall clock (event time = append
+* a feeder appends one event per key every ``--publish-ms`` (until the first value is online, one event of one
+  key a second, so no backlog builds up while the stream starts), stamped with the wall clock (event time = append
   time): for files, a small JSON-lines file published atomically into the watched folder (watched every
   ``--watch-ms``); for Kafka, records produced and flushed to the topic;
 * a reader asks the online store (Feast's ``get_online_features``, as a model would) for every key every
@@ -65,6 +66,10 @@ sla: {{freshness: 1m, null_rate_max: 0.0}}
 """
 
 
+#: The feeder's pace until the first value is online (one event of one key).
+WARM_UP_EVERY_S = 1.0
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -81,6 +86,9 @@ class Feeder:
         self.kind, self.keys, self.every_s, self.folder, self.kafka = kind, keys, every_s, folder, kafka
         self.appended: list[tuple[float, str]] = []  # (wall time, event_ts text) per append, every key
         self.stop = threading.Event()
+        #: Until set, one event of one key every WARM_UP_EVERY_S: the stream starts slowly on a loaded machine, and a
+        #: full-rate backlog built meanwhile would be measured instead of the pipeline's latency.
+        self.full_rate = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -93,8 +101,9 @@ class Feeder:
         while not self.stop.is_set():
             now = datetime.now(UTC)
             stamp = _stamp(now)
+            keys = self.keys if self.full_rate.is_set() else 1
             lines = [json.dumps({"key_id": f"k{key}", "value": key + 0.5, "event_ts": stamp}) for key in
-                     range(self.keys)]
+                     range(keys)]
             if producer is not None:
                 for line in lines:
                     producer.produce(self.kafka[1], value=line.encode())
@@ -103,9 +112,10 @@ class Feeder:
                 hidden = self.folder / f".probe-{index:07d}.jsonl.tmp"
                 hidden.write_text("\n".join(lines) + "\n")
                 hidden.replace(self.folder / f"probe-{index:07d}.jsonl")
-            self.appended.append((time.time(), stamp))
+            if self.full_rate.is_set():
+                self.appended.append((time.time(), stamp))
             index += 1
-            self.stop.wait(self.every_s)
+            self.stop.wait(self.every_s if self.full_rate.is_set() else WARM_UP_EVERY_S)
 
 
 class Reader:
@@ -187,8 +197,9 @@ def run_once(kind: str, args: argparse.Namespace, work: Path, kafka: str | None)
             if stream.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"{kind}: the stream produced no online value (exit {stream.poll()}); see {log}")
             time.sleep(0.5)
+        feeder.full_rate.set()
         ready = time.time()
-        print(f"{kind}: first value online; measuring for {args.seconds:.0f}s", flush=True)
+        print(f"{kind}: first value online; full rate, measuring for {args.seconds:.0f}s", flush=True)
         time.sleep(args.seconds)
         feeding_stopped = time.time()
         time.sleep(args.tail_s)  # the last counted windows close and reach the store
