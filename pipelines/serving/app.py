@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pipelines.config import ServeSettings, Settings, get_settings
+from pipelines.config import ServeSettings, Settings
 from pipelines.serving import metrics
 from pipelines.serving.catalog import Catalog, ViewSpec, load_catalog
 from pipelines.serving.encode import encode_error, encode_response
@@ -80,7 +80,9 @@ class ServingApp:
         self._keys = {view.name: KeyEncoder(view.join_keys, view.key_types) for view in self.catalog.views.values()}
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        settings = get_settings()
+        # Read afresh, not get_settings(): a forked worker would inherit the cache its parent filled before it set
+        # the run folder and worker count.
+        settings = Settings()
         workers = settings.serve.workers or 1
         if settings.serve.run_dir is not None and settings.serve.pin:
             from pipelines.serving.pinning import claim_cpu
