@@ -123,7 +123,7 @@ class FeastServe:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 180.0) -> None:
+    def start(self, timeout: float = 900.0) -> None:
         feast = Path(sys.executable).parent / "feast"
         self.process = subprocess.Popen(
             [str(feast), "-c", str(self.repo), "serve", "-h", "127.0.0.1", "-p", str(self.port), "-w",

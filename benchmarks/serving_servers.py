@@ -102,7 +102,7 @@ def run(name: str, command: list[str], folder: Path, seconds: int) -> dict[str, 
     process = subprocess.Popen(args, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                preexec_fn=parent_death_hook())
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300
         while True:
             try:
                 request = urllib.request.Request(f"http://127.0.0.1:{port}/get-online-features",
