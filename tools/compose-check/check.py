@@ -225,8 +225,9 @@ def check_ports_loopback(services: Mapping[str, dict[str, Any]]) -> Iterator[Pro
         for port in spec.get("ports") or []:
             for host_ip in published_host_ips(port):
                 if host_ip != LOOPBACK:
-                    yield Problem("rules", f"{name}.ports", f"{port!r} is published on "
-                                  f"{host_ip or 'every interface'}: bind it to {LOOPBACK} (\"{LOOPBACK}:HOST:CONTAINER\")")
+                    where = host_ip or "every interface"
+                    yield Problem("rules", f"{name}.ports", f"{port!r} is published on {where}: bind it to "
+                                                           f'{LOOPBACK} ("{LOOPBACK}:HOST:CONTAINER")')
 
 
 _MEMORY = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[bkmg]?)(?:i?b)?\s*$", re.IGNORECASE)
