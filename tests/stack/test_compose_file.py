@@ -76,7 +76,7 @@ def _broken_copy(tmp_path: Path, old: str, new: str, *, after: str) -> Path:
 
 def _problems(check: ModuleType, file: Path) -> dict[str, Any]:
     model = check.load_compose(file, file.parent / ".env.example")
-    return {"schema": check.schema_problems(model), "rules": check.rule_problems(model)}
+    return {"schema": check.schema_problems(model), "rules": check.rule_problems(model, PROJECT_ROOT)}
 
 
 def test_a_typo_in_a_key_is_rejected_by_the_schema_and_by_compose_go(
@@ -126,7 +126,7 @@ def _service(**overrides: Any) -> dict[str, Any]:
     ({"image": "redis"}, "has no tag"),
     ({"image": "redis:latest"}, "uses `latest`"),
     ({"image": "registry.local:5000/redis"}, "has no tag"),  # a registry port is not a tag
-    ({"image": None, "build": {"context": "."}}, "no `image`"),
+    ({"image": None, "build": {"context": ".", "dockerfile": "docker/flink/Dockerfile"}}, "no `image`"),
     ({"healthcheck": None}, "no healthcheck"),
     ({"healthcheck": {"test": ["NONE"]}}, "no healthcheck"),
     ({"healthcheck": None, "labels": {"fp.one-shot": "true"}, "restart": "always"}, 'needs restart: "no"'),
@@ -191,3 +191,24 @@ def test_interpolation_follows_compose(check: ModuleType, text: str, env: dict[s
 def test_a_required_variable_that_is_missing_is_an_error_naming_it(check: ModuleType) -> None:
     with pytest.raises(ValueError, match="required variable TOKEN is not set: set it"):
         check.interpolate({"x": "${TOKEN:?set it}"}, {})
+
+
+@pytest.mark.parametrize(("from_line", "expected"), [
+    ("FROM flink", "FROM flink: pin an exact version"),
+    ("FROM flink:latest AS build", "FROM flink:latest: pin an exact version"),
+    ("FROM --platform=linux/amd64 python", "FROM python: pin an exact version"),
+])
+def test_the_images_a_dockerfile_starts_from_are_pinned(check: ModuleType, tmp_path: Path, from_line: str,
+                                                        expected: str) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM python:3.11-slim AS base\nFROM base\n{from_line}\n")
+    services = {"app": _service(image="app:1.0", build={"context": "."})}
+    problems = check.rule_problems({"services": services}, tmp_path)
+    assert [(p.where, p.message) for p in problems] == [("Dockerfile:3", expected)]
+
+
+def test_the_command_exits_1_and_names_each_problem(check: ModuleType, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    file = _broken_copy(tmp_path, "redis:7.4.9-alpine", "redis:latest", after="\n  redis:\n")
+    shutil.copytree(PROJECT_ROOT / "docker", tmp_path / "docker")
+    assert check.main(["--file", str(file), "--env-file", str(tmp_path / ".env.example")]) in (1, 2)
+    assert "rules: redis: image 'redis:latest' uses `latest`" in capsys.readouterr().err

@@ -5,7 +5,8 @@
 * ``rules``: the project's own conventions, which no schema states (each is one function below): every image pinned
   to an explicit tag (never ``latest``), every service with a healthcheck or marked one-shot (label
   ``fp.one-shot: "true"`` and ``restart: "no"``), every ``depends_on`` naming a service with the right condition,
-  every published port bound to 127.0.0.1, a memory limit on every service and the core profile within its budget.
+  every published port bound to 127.0.0.1, a memory limit on every service and the core profile within its budget;
+  the images a built service's Dockerfile starts ``FROM`` are pinned too.
 * ``compose-go``: the Go program beside this file loads the file with compose-go, the library ``docker compose``
   itself uses, exactly as ``docker compose --env-file .env.example [--profile ...] config`` would: it also catches
   what the schema cannot (a bad duration such as ``interval: banana``, a ``depends_on`` naming no service). The
@@ -286,12 +287,44 @@ SERVICE_RULES: tuple[Callable[[Mapping[str, dict[str, Any]]], Iterator[Problem]]
 )
 
 
-def rule_problems(model: Mapping[str, Any]) -> list[Problem]:
-    """Every rule over every service (whatever its profile), then the core profile's memory budget."""
+_FROM = re.compile(r"^\s*FROM\s+(?:--platform=\S+\s+)?(?P<image>\S+)(?:\s+AS\s+(?P<stage>\S+))?", re.IGNORECASE)
+
+
+def check_dockerfiles_pinned(services: Mapping[str, dict[str, Any]], base_dir: Path) -> Iterator[Problem]:
+    """The images a built service starts FROM are pinned too (an earlier build stage may be named instead)."""
+    dockerfiles = set()
+    for spec in services.values():
+        build = spec.get("build")
+        if isinstance(build, str):
+            build = {"context": build}
+        if isinstance(build, dict):
+            dockerfiles.add(base_dir / build.get("context", ".") / build.get("dockerfile", "Dockerfile"))
+    for dockerfile in sorted(dockerfiles):
+        if not dockerfile.is_file():
+            yield Problem("rules", str(dockerfile), "the Dockerfile a service builds from does not exist")
+            continue
+        stages: set[str] = set()
+        for number, line in enumerate(dockerfile.read_text().splitlines(), start=1):
+            match = _FROM.match(line)
+            if not match:
+                continue
+            image = match.group("image")
+            if image.lower() not in stages and "$" not in image:
+                tag = image_tag(image)
+                if tag in (None, "latest"):
+                    yield Problem("rules", f"{dockerfile.name}:{number}", f"FROM {image}: pin an exact version")
+            if match.group("stage"):
+                stages.add(match.group("stage").lower())
+
+
+def rule_problems(model: Mapping[str, Any], base_dir: Path = REPO_ROOT) -> list[Problem]:
+    """Every rule over every service (whatever its profile), the Dockerfiles they build (relative to ``base_dir``,
+    the compose file's folder), then the core profile's memory budget."""
     services = _services(model)
     if not services:
         return [Problem("rules", "services", "no services")]
     problems = [problem for rule in SERVICE_RULES for problem in rule(services)]
+    problems += check_dockerfiles_pinned(services, base_dir)
     if not any(p.where.endswith("memory") for p in problems):
         total = core_memory_mib(model)
         if total > CORE_MEMORY_BUDGET_MIB:
@@ -352,7 +385,7 @@ def compose_go_problems(compose_file: Path = COMPOSE_FILE, env_file: Path = ENV_
 def check_all(compose_file: Path = COMPOSE_FILE, env_file: Path = ENV_FILE) -> tuple[list[Problem], str | None]:
     """Every problem of the three checkers, and why compose-go did not run (``None`` when it ran)."""
     model = load_compose(compose_file, env_file)
-    problems = schema_problems(model) + rule_problems(model)
+    problems = schema_problems(model) + rule_problems(model, compose_file.parent)
     try:
         problems += compose_go_problems(compose_file, env_file)
         skipped = None
