@@ -6,7 +6,8 @@ prometheus_client collector for its families and deriving the sample names a scr
 as ``x_total``, a histogram ``h`` as ``h_bucket``/``h_sum``/``h_count``, a gauge as itself. So a query of
 ``fp_serve_requests_count`` (not a histogram) fails, and ``fp_stage_latency_seconds_bucket`` passes.
 
-Flink's names come from its Prometheus reporter's naming rule (below), over the system metrics Flink documents.
+Flink's names come from its Prometheus reporter's naming rule (below), over the system metrics Flink documents;
+test_flink_reporter.py (e2e) checks them against the real reporter's output.
 """
 
 from __future__ import annotations

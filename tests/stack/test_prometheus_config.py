@@ -3,7 +3,7 @@ really listens on, and Grafana's provisioning points at the compose Prometheus a
 
 A service says it exposes metrics with the labels ``fp.metrics.port`` / ``fp.metrics.path`` (docker-compose.yml);
 the port is then checked against the process's own configuration: Flink's reporter port in the image's
-configuration, ``serve --port``, ``stream``'s ``FP_METRICS_PORT``.
+configuration, ``serve --port``, ``stream --metrics-port``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def listening_port(spec: dict[str, Any]) -> int:
     if words[:2] == ["feature-platform", "serve"]:
         return int(words[words.index("--port") + 1])
     if words[:2] == ["feature-platform", "stream"]:
-        return int(spec["environment"]["FP_METRICS_PORT"])
+        assert words[words.index("--metrics-host") + 1] == "0.0.0.0", "Prometheus scrapes it from another container"
+        return int(words[words.index("--metrics-port") + 1])
     raise AssertionError(f"no rule to find the metrics port of command {words}")
 
 
