@@ -10,10 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyflink
 import pytest
 from test_dashboard import dashboard_queries, queried_names
-
-import pyflink
 
 pytestmark = pytest.mark.e2e
 
