@@ -52,7 +52,7 @@ def test_openmetadata_and_its_database_search_and_migration_run_only_under_the_l
 
 
 def test_the_vendored_schema_is_the_one_in_the_compose_go_module(check: ModuleType, compose_go_binary: Path) -> None:
-    go = shutil.which("go")
+    go = check.find_go()
     if go is None:
         go_required("`go` is not on PATH")
     module_dir = subprocess.run([go, "list", "-m", "-f", "{{.Dir}}", "github.com/compose-spec/compose-go/v2"],
@@ -212,3 +212,16 @@ def test_the_command_exits_1_and_names_each_problem(check: ModuleType, tmp_path:
     shutil.copytree(PROJECT_ROOT / "docker", tmp_path / "docker")
     assert check.main(["--file", str(file), "--env-file", str(tmp_path / ".env.example")]) in (1, 2)
     assert "rules: redis: image 'redis:latest' uses `latest`" in capsys.readouterr().err
+
+
+def test_without_go_the_compose_go_check_fails_under_ci_and_skips_locally(
+        check: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(check, "find_go", lambda: None)
+    with pytest.raises(check.GoMissingError, match="needs Go"):
+        check.compose_go_binary(cache_dir=tmp_path)  # an empty cache: it would have to build
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        go_required("no go")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        go_required("no go")

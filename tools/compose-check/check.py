@@ -341,6 +341,11 @@ def go_sources_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def find_go() -> str | None:
+    """``go`` on PATH, else the official installer's location (a shell that did not source its profile lacks it)."""
+    return shutil.which("go") or next((str(p) for p in (Path("/usr/local/go/bin/go"),) if p.is_file()), None)
+
+
 def compose_go_binary(cache_dir: Path = BINARY_CACHE, *, timeout_s: float = 900.0) -> Path:
     """The compose-check binary, built with ``go build`` on first use and cached by the digest of its sources
     (go.mod, go.sum, main.go), so editing the program or bumping compose-go rebuilds it. Raises
@@ -348,7 +353,7 @@ def compose_go_binary(cache_dir: Path = BINARY_CACHE, *, timeout_s: float = 900.
     binary = cache_dir / "compose-check" / f"compose-check-{go_sources_digest()}"
     if binary.is_file():
         return binary
-    go = shutil.which("go")
+    go = find_go()
     if go is None:
         raise GoMissingError("`go` is not on PATH: the compose-go check needs Go (https://go.dev/dl)")
     binary.parent.mkdir(parents=True, exist_ok=True)
