@@ -6,6 +6,7 @@ The breakages are made from the real file (one small text edit each), so the tes
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 from conftest import go_required
 
-from pipelines.config import PROJECT_ROOT
+from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.contracts.valid import load_valid_contracts
 
 DOCS = PROJECT_ROOT / "docs" / "stack.md"
 
@@ -225,3 +227,15 @@ def test_without_go_the_compose_go_check_fails_under_ci_and_skips_locally(
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception):
         go_required("no go")
+
+
+def test_env_example_lists_exactly_the_variables_the_file_reads(check: ModuleType) -> None:
+    text = (PROJECT_ROOT / "docker-compose.yml").read_text().replace("$$", "")
+    used = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
+    assert used == set(check.read_env_file(check.ENV_FILE))
+
+
+def test_kafka_init_creates_a_topic_for_every_contract_source(check: ModuleType, settings: Settings) -> None:
+    topics = set(check.load_compose()["services"]["kafka-init"]["environment"]["FP_TOPICS"].split())
+    sources = {contract.source.name for contract in load_valid_contracts(settings.contracts_dir)}
+    assert topics == {settings.kafka_topic(source) for source in sources}
