@@ -14,7 +14,9 @@ import typer
 from pipelines.cli.backfill import backfill_command
 from pipelines.cli.console import OPTIONS, guarded
 from pipelines.cli.materialize import materialize_command
+from pipelines.cli.produce import produce_command
 from pipelines.cli.run import run_command
+from pipelines.cli.serve import serve_command
 from pipelines.cli.status import status_command
 from pipelines.cli.stream import stream_command
 from pipelines.cli.training_set import training_set_command
@@ -35,3 +37,5 @@ app.command("backfill")(guarded(backfill_command))
 app.command("materialize")(guarded(materialize_command))
 app.command("training-set")(guarded(training_set_command))
 app.command("status")(guarded(status_command))
+app.command("serve")(guarded(serve_command))
+app.command("produce")(guarded(produce_command))
