@@ -192,7 +192,7 @@ def test_taskmanager_killed_mid_run_recovers_from_its_checkpoint_with_exact_delt
     assert "error" not in outcome, outcome.get("error")
     summary = outcome["summary"]
     assert isinstance(summary, RunSummary)
-    print(f"new TaskManager registered {replaced_at - killed_at:.1f}s after the kill; job RUNNING again from its "
+    print(f"start_taskmanager returned {replaced_at - killed_at:.1f}s after the kill; job RUNNING again from its "
           f"checkpoint {(recovered_at or float('nan')) - killed_at:.1f}s after the kill; run finished "
           f"{time.perf_counter() - killed_at:.1f}s after the kill")
 
