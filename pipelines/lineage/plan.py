@@ -178,3 +178,57 @@ def default_sources(contracts: Sequence[Contract], events: str, *, events_dir: P
         else:
             locations[source] = FileSource.local(events_dir / source)
     return locations
+
+
+@dataclass(frozen=True)
+class LineageScope:
+    """What a publish covers and where things live: everything :func:`build_plan` needs except the owners (which
+    only the server can resolve)."""
+
+    contracts: tuple[Contract, ...]
+    all_contracts: tuple[Contract, ...]
+    sources: Mapping[str, SourceLocation]
+    project: str
+    delta_uris: Mapping[str, str]
+    flink_dir: Path
+
+    def plan(self, owners: Mapping[str, Any] | None = None) -> LineagePlan:
+        return build_plan(self.contracts, sources=self.sources, project=self.project, delta_uris=self.delta_uris,
+                          flink_dir=self.flink_dir, all_contracts=self.all_contracts, owners=owners)
+
+
+def feast_project(feature_repo_dir: Path) -> str:
+    """The Feast project named in ``feature_store.yaml`` (the feature views' database in OpenMetadata)."""
+    import yaml
+
+    path = feature_repo_dir / "feature_store.yaml"
+    try:
+        project = yaml.safe_load(path.read_text()).get("project")
+    except (OSError, AttributeError, yaml.YAMLError) as error:
+        raise ValueError(f"cannot read the Feast project from {path}: {error}") from error
+    if not isinstance(project, str) or not project:
+        raise ValueError(f"{path} names no `project`")
+    return project
+
+
+def scope_for(settings: Any, contracts: Sequence[Contract], *, all_contracts: Sequence[Contract] | None = None,
+              sources: Mapping[str, SourceLocation | Path] | None = None, events: str = "kafka") -> LineageScope:
+    """The scope of publishing ``contracts`` with ``settings`` (a :class:`~pipelines.config.Settings`).
+
+    ``sources`` are where each source's events come from, as the job that read them says (a path means a files
+    location); without it, :func:`default_sources` for ``events``.
+    """
+    everyone = tuple(all_contracts) if all_contracts is not None else tuple(contracts)
+    if sources is None:
+        locations = default_sources(everyone, events, events_dir=settings.events_dir,
+                                    kafka_topic=settings.kafka_topic,
+                                    bootstrap_servers=settings.kafka_bootstrap_servers,
+                                    group_id=settings.kafka_group_id)
+    else:
+        locations = {name: value if isinstance(value, FileSource | KafkaSource) else FileSource.local(value)
+                     for name, value in sources.items()}
+    return LineageScope(
+        contracts=tuple(contracts), all_contracts=everyone, sources=locations,
+        project=feast_project(settings.feature_repo_dir),
+        delta_uris={c.table_name: settings.delta_table_path(c.table_name).as_uri() for c in everyone},
+        flink_dir=settings.flink_dir)
