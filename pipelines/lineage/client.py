@@ -39,6 +39,13 @@ class LineageServerError(PlatformError, Transient):
     """OpenMetadata failed on a request (5xx, 429) or answered something unexpected; may work when tried again."""
 
 
+def import_sdk_client() -> None:
+    """Import the SDK's client now (seconds when idle, up to a minute on a loaded machine), so that the time is not
+    counted against a publish's deadline, which is meant for the server's answers."""
+    skip_sdk_package_init()
+    import metadata.ingestion.ometa.ometa_api  # noqa: F401
+
+
 def connect(settings: OpenMetadataSettings) -> Any:
     """An ``OpenMetadata`` client for ``settings`` with timeouts; checks the server's version (one GET).
 
