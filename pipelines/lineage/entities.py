@@ -115,8 +115,10 @@ def topic(contracts: Sequence[Contract], location: KafkaSource) -> Any:
 
     fields = [FieldModel(name=name, dataType=DataTypeTopic(TOPIC_TYPES[kind]), description=description)
               for name, kind, description in _source_columns(contracts)]
+    # retentionSize: the SDK's own default (-1, Kafka's "no size limit"), given as the float the field declares (the
+    # generated default is the string '-1', which would not read back as the same request).
     return CreateTopicRequest(
-        name=location.topic, service=names.MESSAGING_SERVICE, partitions=UNKNOWN_PARTITIONS,
+        name=location.topic, service=names.MESSAGING_SERVICE, partitions=UNKNOWN_PARTITIONS, retentionSize=-1.0,
         description=_source_description(contracts) + " Partition count not known to the platform.",
         messageSchema=MessageSchema(schemaType=SchemaType.JSON, schemaFields=fields))
 
