@@ -86,8 +86,8 @@ def _run_step(step: _Step) -> Any:
 
 
 class _Publisher:
-    def __init__(self, om: Any, url: str, stage: Stage, deadline: Deadline) -> None:
-        self.om, self.url, self.stage, self.deadline = om, url, stage, deadline
+    def __init__(self, om: Any, url: str, stage: Stage, deadline: Deadline, deadline_s: float) -> None:
+        self.om, self.url, self.stage, self.deadline, self.deadline_s = om, url, stage, deadline, deadline_s
         self.ids: dict[tuple[str, str], str] = {}
 
     def run(self, steps: Sequence[_Step]) -> list[Any]:
@@ -95,8 +95,9 @@ class _Publisher:
             return list(self.stage.map(list(steps), deadline=self.deadline))
         except StageTimeout as error:
             raise ServiceUnavailableError(
-                f"publishing lineage did not finish within its deadline ({error.cause or error})",
-                hint="raise FP_OPENMETADATA__DEADLINE_S, or check that the server answers", url=self.url) from error
+                f"OpenMetadata did not answer in time: publishing stopped at its deadline of {self.deadline_s:g} s",
+                hint="check that the server answers at FP_OPENMETADATA__URL, or raise FP_OPENMETADATA__DEADLINE_S",
+                url=self.url) from error
         except StageError as error:
             cause = error.cause
             if isinstance(cause, PlatformError):
@@ -205,7 +206,7 @@ def publish(scope: LineageScope, settings: Settings, *, progress: Progress | Non
     deadline = Deadline.after(config.deadline_s)
     summary = PublishSummary(url=config.url or "")
     with Stage("lineage", _run_step, kind="thread", config=settings.stage("lineage")) as stage:
-        publisher = _Publisher(None, summary.url, stage, deadline)
+        publisher = _Publisher(None, summary.url, stage, deadline, config.deadline_s)
         open_client = client_factory or (lambda: connect(config))
         publisher.om = publisher.run([publisher.guarded("version check", open_client)])[0]
         say(f"openmetadata: connected to {config.url}")
