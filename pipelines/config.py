@@ -66,6 +66,12 @@ class OpenMetadataSettings(BaseModel):
     timeout_s: int = Field(5, ge=1, le=300, description="Connect and read timeout of every HTTP call, in seconds.")
     deadline_s: float = Field(120.0, gt=0, description="The whole publish gives up after this many seconds.")
 
+    @field_validator("url", "token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``FP_OPENMETADATA__URL=`` (as compose passes an unset variable) means no server, not a bad URL."""
+        return None if value == "" else value
+
 
 class Settings(BaseSettings):
     """Where data lives and how the local Flink mini-cluster runs."""
