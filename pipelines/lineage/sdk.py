@@ -1,12 +1,12 @@
 """Importing OpenMetadata's SDK without paying for what lineage does not use.
 
-``import metadata.<anything>`` first runs ``metadata/__init__.py``, which imports the SDK's profiler and registers it
-in a dependency container used only by the ingestion workflows (``metadata ingest``, the profiler). It costs
-about 7 s on an idle machine (an earlier probe), minutes under load. The generated models and the REST client never touch that
-container, so :func:`skip_sdk_package_init` registers the ``metadata`` package as a bare namespace (its real path, no
-``__init__`` code) before the first import. Building the whole lineage plan in a fresh interpreter took 3.1x less
-time that way (``benchmarks/lineage_import.py``, measured under heavy load: 119 s against 373 s). Nothing in this
-project runs the SDK's workflows; a process that already imported ``metadata`` keeps its full package.
+``import metadata.<anything>`` first runs ``metadata/__init__.py``, which imports the SDK's profiler and registers
+it in a dependency container used only by the ingestion workflows (``metadata ingest``, the profiler). That costs
+about 7 s on an idle machine (an earlier probe), minutes under load. The generated models and the REST client never
+touch that container, so :func:`skip_sdk_package_init` registers the ``metadata`` package as a bare namespace (its
+real path, no ``__init__`` code) before the first import. Building the whole lineage plan in a fresh interpreter
+took 3.1x less time that way (``benchmarks/lineage_import.py``, under heavy load: 119 s against 373 s). Nothing in
+this project runs the SDK's workflows; a process that already imported ``metadata`` keeps its full package.
 
 Every module of :mod:`pipelines.lineage` imports the SDK inside its functions, after calling this: importing the
 package itself stays free, and nothing on a hot path pays for OpenMetadata.
