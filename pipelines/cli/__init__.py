@@ -15,8 +15,11 @@ from pipelines.cli.backfill import backfill_command
 from pipelines.cli.console import OPTIONS, guarded
 from pipelines.cli.lineage import lineage_command
 from pipelines.cli.materialize import materialize_command
+from pipelines.cli.produce import produce_command
 from pipelines.cli.run import run_command
+from pipelines.cli.serve import serve_command
 from pipelines.cli.status import status_command
+from pipelines.cli.stream import stream_command
 from pipelines.cli.training_set import training_set_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -30,8 +33,11 @@ def _program(debug: Annotated[bool, typer.Option("--debug", help="Show the trace
 
 
 app.command("run")(guarded(run_command))
+app.command("stream")(guarded(stream_command))
 app.command("backfill")(guarded(backfill_command))
 app.command("materialize")(guarded(materialize_command))
 app.command("training-set")(guarded(training_set_command))
 app.command("status")(guarded(status_command))
 app.command("lineage")(guarded(lineage_command))
+app.command("serve")(guarded(serve_command))
+app.command("produce")(guarded(produce_command))
