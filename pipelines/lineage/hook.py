@@ -1,4 +1,4 @@
-"""Lineage after a job: ``run`` calls :func:`publish_if_configured` when its data has landed (``stream`` is meant to).
+"""Lineage after a job: ``run`` calls :func:`publish_if_configured` when its data has landed, ``stream`` once it runs.
 
 Publishing is a side effect of a job, never its purpose: with no server configured (``FP_OPENMETADATA__URL`` unset)
 it does nothing and imports nothing of the SDK; with one, it publishes the contracts the job ran, with the sources the
