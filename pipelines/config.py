@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.runtime.config import StageConfig
@@ -46,6 +46,31 @@ class DataCheckThresholds(BaseModel):
                                                               "slice when Delta cannot tell.")
     heap_overhead: float = Field(3.0, ge=1.0, description="JVM heap bytes per serialized state byte (object headers, "
                                                           "boxing, hash-map entries of the heap state backend).")
+
+
+class OpenMetadataSettings(BaseModel):
+    """Where lineage is published (``feature-platform lineage``, and after ``run``/``stream`` when ``url`` is set).
+
+    The SDK's own default waits up to 300 s per read and retries on its own, so every call here carries
+    ``timeout_s`` and the whole publish a ``deadline_s``; retries of transient failures are the runtime's (the
+    ``lineage`` stage: ``FP_STAGES__LINEAGE__RETRIES``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(None, pattern=r"^https?://[^\s]+$",
+                            description="OpenMetadata API root, e.g. `http://127.0.0.1:8585/api`; unset: no publishing "
+                                        "(`feature-platform lineage --dry-run` still works).")
+    token: SecretStr | None = Field(None, description="JWT token of an OpenMetadata bot (Settings -> Bots -> "
+                                                      "ingestion-bot) allowed to create entities and edit lineage.")
+    timeout_s: int = Field(5, ge=1, le=300, description="Connect and read timeout of every HTTP call, in seconds.")
+    deadline_s: float = Field(120.0, gt=0, description="The whole publish gives up after this many seconds.")
+
+    @field_validator("url", "token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``FP_OPENMETADATA__URL=`` (as compose passes an unset variable) means no server, not a bad URL."""
+        return None if value == "" else value
 
 
 class ServeSettings(BaseModel):
@@ -129,6 +154,9 @@ class Settings(BaseSettings):
     stages: dict[str, StageConfig] = Field(default_factory=dict,
                                            description="Runtime stage settings by stage name (see docs/runtime.md); "
                                                        "read with stage(name).")
+    openmetadata: OpenMetadataSettings = Field(default_factory=OpenMetadataSettings,
+                                               description="OpenMetadata server for lineage (see docs/lineage.md), "
+                                                           "e.g. FP_OPENMETADATA__URL, FP_OPENMETADATA__TOKEN.")
     data_checks: DataCheckThresholds = Field(default_factory=DataCheckThresholds,
                                              description="Thresholds and budgets of `feature-check --data` (see "
                                                          "docs/data-checks.md), e.g. FP_DATA_CHECKS__PSI_MAX=0.1.")

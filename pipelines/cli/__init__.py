@@ -13,6 +13,7 @@ import typer
 
 from pipelines.cli.backfill import backfill_command
 from pipelines.cli.console import OPTIONS, guarded
+from pipelines.cli.lineage import lineage_command
 from pipelines.cli.materialize import materialize_command
 from pipelines.cli.produce import produce_command
 from pipelines.cli.run import run_command
@@ -37,5 +38,6 @@ app.command("backfill")(guarded(backfill_command))
 app.command("materialize")(guarded(materialize_command))
 app.command("training-set")(guarded(training_set_command))
 app.command("status")(guarded(status_command))
+app.command("lineage")(guarded(lineage_command))
 app.command("serve")(guarded(serve_command))
 app.command("produce")(guarded(produce_command))

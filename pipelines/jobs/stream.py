@@ -29,7 +29,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,6 +55,7 @@ from pipelines.jobs import stream_metrics as metrics
 from pipelines.jobs.compute import commit_targets
 from pipelines.jobs.progress import Progress, silent
 from pipelines.jobs.run_state import FlinkAttempt, load_run_state, save_run_state
+from pipelines.lineage.hook import publish_if_configured
 from pipelines.sources.location import FileSource, SourceLocation
 
 SourceKind = Literal["kafka", "files"]
@@ -225,14 +226,32 @@ def run_stream(settings: Settings, options: StreamOptions | None = None, *, stop
                                            restored_from=str(restore) if restore else None, job_id=job.job_id,
                                            jvm_pid=job.jvm_pid))
         save_run_state(run_dir, state)
+        lineage = _publish_lineage_in_background(settings, contracts, locations, progress)
         savepoint = loop.run(job, attempt, stop)
         state.attempts[-1].source_records_read = loop.lines_read
         save_run_state(run_dir, state)
+    if lineage is not None:
+        lineage.join(timeout=settings.openmetadata.deadline_s)
     if savepoint:
         _remove_older_savepoints(run_dir / "savepoints", Path(savepoint))
     return StreamSummary(run_dir.name, kind, run_dir, attempt, str(restore) if restore else None, savepoint,
                          loop.status, loop.lines_read, loop.dead_letters, len(recovered),
                          time.perf_counter() - started)
+
+
+def _publish_lineage_in_background(settings: Settings, contracts: Sequence[Contract],
+                                   locations: Mapping[str, SourceLocation],
+                                   progress: Progress) -> threading.Thread | None:
+    """Publish lineage once the job runs, as ``run`` does, without holding up the first commits.
+
+    The hook never raises and is bounded by the OpenMetadata deadline; the stream joins the thread before it returns.
+    """
+    if settings.openmetadata.url is None:
+        return None
+    thread = threading.Thread(target=publish_if_configured, args=(settings, contracts),
+                              kwargs={"sources": locations, "progress": progress}, name="lineage", daemon=True)
+    thread.start()
+    return thread
 
 
 class _StreamLoop:
