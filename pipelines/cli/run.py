@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from pipelines.cli.console import console, progress_printer
+from pipelines.cli.console import console, parse_instant, progress_printer
 
 if TYPE_CHECKING:
     from pipelines.contracts.model import Contract
@@ -28,13 +28,18 @@ def run_command(
     hours: Annotated[float, typer.Option(min=0.1, help="Event-time span of the generated events, in hours.")] = 6.0,
     entities: Annotated[int, typer.Option(min=1, help="Distinct entities per source.")] = 2_000,
     show: Annotated[int, typer.Option(min=0, help="Entities to print online values for, per contract.")] = 3,
+    end: Annotated[str | None, typer.Option(help="When the generated events end, ISO 8601 (no offset: UTC; "
+                                                 "default: now). A fixed end keeps runs reproducible.")] = None,
+    null_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of optional source columns left null "
+                                                                   "(missing input data).")] = 0.002,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Generate events, compute every contract in Flink, commit to Delta, load Feast online, print values."""
     from pipelines.config import get_settings
     from pipelines.jobs.run import MainJobOptions, run_main_job
 
-    options = MainJobOptions(events=events, seed=seed, hours=hours, entities=entities, show=show)
+    options = MainJobOptions(events=events, seed=seed, hours=hours, entities=entities, show=show,
+                             end=parse_instant(end, "--end") if end is not None else None, null_rate=null_rate)
 
     @contextmanager
     def step(name: str) -> Iterator[None]:
