@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     data_checks: DataCheckThresholds = Field(default_factory=DataCheckThresholds,
                                              description="Thresholds and budgets of `feature-check --data` (see "
                                                          "docs/data-checks.md), e.g. FP_DATA_CHECKS__PSI_MAX=0.1.")
+    rollout_store: Literal["sqlite", "redis"] = Field(
+        "sqlite", description="Where rollout state lives: `<data_dir>/rollout/rollouts.sqlite`, or Redis at "
+                              "`redis_url` (shared by serving workers on several machines).")
     health: HealthDefaults = Field(default_factory=HealthDefaults,
                                    description="Defaults of `feature-platform health` (docs/health.md), e.g. "
                                                "FP_HEALTH__SERVE_METRICS_URL=http://127.0.0.1:6566/metrics.")

@@ -15,6 +15,7 @@ from pipelines.cli.backfill import backfill_command
 from pipelines.cli.console import OPTIONS, guarded
 from pipelines.cli.health import health_command
 from pipelines.cli.materialize import materialize_command
+from pipelines.cli.rollout import rollout_app
 from pipelines.cli.run import run_command
 from pipelines.cli.status import status_command
 from pipelines.cli.training_set import training_set_command
@@ -35,3 +36,6 @@ app.command("materialize")(guarded(materialize_command))
 app.command("training-set")(guarded(training_set_command))
 app.command("status")(guarded(status_command))
 app.command("health")(guarded(health_command))
+for _command in rollout_app.registered_commands:
+    _command.callback = guarded(_command.callback)  # type: ignore[arg-type]
+app.add_typer(rollout_app, name="rollout")
