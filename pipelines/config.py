@@ -65,6 +65,37 @@ class HealthDefaults(BaseModel):
                                                     "metrics.")
 
 
+class ServeSettings(BaseModel):
+    """`feature-platform serve`: where it listens, how many workers, and the limits that keep it fast under overload
+    (docs/serving.md). Every field is an env var ``FP_SERVE__<FIELD>`` (e.g. ``FP_SERVE__DEADLINE_MS=20``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", min_length=1, description="Address to listen on (loopback unless told otherwise).")
+    port: int = Field(6566, ge=1, le=65535, description="TCP port (Feast's feature server uses 6566 too).")
+    workers: int | None = Field(None, ge=1, le=64, description="Worker processes sharing the port, each pinned to "
+                                                                "one allowed CPU; none = one per allowed CPU.")
+    max_entities: int = Field(1000, ge=1, description="Most entities one request may ask for; more is answered 413.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body; larger is answered 413.")
+    deadline_ms: float = Field(50.0, gt=0, description="Per-request budget for the store read; when it passes, the "
+                                                       "request is answered with the contracts' fallbacks.")
+    max_in_flight: int = Field(64, ge=1, description="Requests one worker handles at once; one more is answered 503 "
+                                                     "at once (shed), never queued.")
+    client_rate: float | None = Field(None, gt=0, description="Requests/s one client may make (summed over workers; "
+                                                              "each worker enforces its share); none = no limit. "
+                                                              "Over it: 429 with Retry-After.")
+    client_burst: int | None = Field(None, ge=1, description="Requests a client may make at once above its rate "
+                                                             "(default: one second of its share).")
+    client_header: str = Field("x-client-id", min_length=1, description="Header naming the client for the rate "
+                                                                        "limit; without it, the peer address counts.")
+    pin: bool = Field(True, description="Pin each worker process to one allowed CPU (os.sched_setaffinity).")
+    run_dir: Path | None = Field(None, description="Set by `serve` for its workers (CPU slots, metrics files); "
+                                                   "not a user setting.")
+    sqlite_busy_timeout_ms: float = Field(20.0, ge=0, description="How long a SQLite read waits for a writer "
+                                                                  "holding the file before it counts as a failed "
+                                                                  "read (answered with fallbacks).")
+
+
 class Settings(BaseSettings):
     """Where data lives and how the local Flink mini-cluster runs."""
 
@@ -87,6 +118,8 @@ class Settings(BaseSettings):
     redis_url: str = Field("127.0.0.1:6379", min_length=3,
                            description="Redis for `online_store: redis`, as Feast's connection string "
                                        "(`host:port[,db=0,password=...]`).")
+    serve: ServeSettings = Field(default_factory=ServeSettings,
+                                 description="`feature-platform serve` (docs/serving.md), e.g. FP_SERVE__PORT=8080.")
     test_crash_at: str | None = Field(None, description="TEST ONLY: the pipeline SIGKILLs itself at this point "
                                       "(pipelines.delta.ledger.CRASH_POINTS); used by the crash-recovery test.")
     stages: dict[str, StageConfig] = Field(default_factory=dict,

@@ -17,6 +17,7 @@ from pipelines.cli.health import health_command
 from pipelines.cli.materialize import materialize_command
 from pipelines.cli.rollout import rollout_app
 from pipelines.cli.run import run_command
+from pipelines.cli.serve import serve_command
 from pipelines.cli.status import status_command
 from pipelines.cli.training_set import training_set_command
 
@@ -39,3 +40,4 @@ app.command("health")(guarded(health_command))
 for _command in rollout_app.registered_commands:
     _command.callback = guarded(_command.callback)  # type: ignore[arg-type]
 app.add_typer(rollout_app, name="rollout")
+app.command("serve")(guarded(serve_command))
