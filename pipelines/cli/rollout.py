@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,6 +33,9 @@ def start_command(
     from_major: Annotated[int | None, typer.Option("--from", help="The stable major (default: --to minus 1).")] = None,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between gate evaluations.")] = 60.0,
     failure_limit: Annotated[int, typer.Option(min=1, help="Consecutive failed evaluations that abort.")] = 2,
+    stable_contract: Annotated[Path | None, typer.Option(
+        help="The stable major's contract file (e.g. from `git show HEAD^:contracts/NAME.yaml`): serving keeps "
+             "serving that major from it.")] = None,
 ) -> None:
     """Start rolling NAME out to major --to, following the contract's rollout plan."""
     from pipelines.config import get_settings
@@ -39,7 +43,7 @@ def start_command(
 
     settings = get_settings()
     state = start_rollout(settings, open_store(settings), name, to, from_major=from_major, interval_s=interval,
-                          failure_limit=failure_limit)
+                          failure_limit=failure_limit, stable_contract=stable_contract)
     console.print(f"started {state.rollout_id}: v{state.stable_major} -> v{state.candidate_major}, steps "
                   f"{list(state.steps)}, dwell {state.dwell_s:.0f}s, now {state.phase} at {state.weight}%")
 

@@ -52,8 +52,12 @@ def _entry(state: RolloutState, kind: str, actor: Actor, now: float, detail: str
 
 def start(store: RolloutStore, candidate: Contract, *, stable_major: int, now: float,
           interval_s: float = DEFAULT_INTERVAL_S, failure_limit: int = DEFAULT_FAILURE_LIMIT,
-          actor: Actor = "user") -> RolloutState:
-    """Start rolling ``candidate`` (its major) out over ``stable_major`` with the contract's plan."""
+          actor: Actor = "user", stable: Contract | None = None) -> RolloutState:
+    """Start rolling ``candidate`` (its major) out over ``stable_major`` with the contract's plan; ``stable`` is the
+    stable major's contract, kept in the state for serving (see :class:`RolloutState`)."""
+    if stable is not None and (stable.name != candidate.name or stable.major_version != stable_major):
+        raise RolloutRefusedError(f"the stable contract is {stable.name} major {stable.major_version}, expected "
+                                  f"{candidate.name} major {stable_major}", contract=candidate.name)
     if candidate.major_version == stable_major:
         raise RolloutRefusedError(f"the candidate major {stable_major} is already the stable one",
                                   contract=candidate.name)
@@ -64,7 +68,8 @@ def start(store: RolloutStore, candidate: Contract, *, stable_major: int, now: f
                          contract=candidate.name, stable_major=stable_major,
                          candidate_major=candidate.major_version, steps=tuple(plan.steps),
                          dwell_s=plan.dwell.total_seconds(), interval_s=interval_s, failure_limit=failure_limit,
-                         phase="shadow", step_index=0, step_started_at=now, started_at=now)
+                         phase="shadow", step_index=0, step_started_at=now, started_at=now,
+                         stable_contract=stable.model_dump(mode="json", by_alias=True) if stable else None)
     state = state.at_step(0, now)
     stored = store.create(state, _entry(state, "start", actor, now, f"v{stable_major} -> v{state.candidate_major}, "
                                         f"steps {list(state.steps)}, dwell {state.dwell_s:.0f}s"))

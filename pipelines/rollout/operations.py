@@ -7,9 +7,11 @@ candidate's Delta table exists (the stream computes both majors before a rollout
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from pipelines.config import Settings
+from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.contracts.valid import load_valid_contracts
 from pipelines.delta.tables import table_version
@@ -38,17 +40,21 @@ def contract_at_major(settings: Settings, name: str, major: int) -> Contract:
 
 def start_rollout(settings: Settings, store: RolloutStore, name: str, to_major: int, *, from_major: int | None = None,
                   interval_s: float = controller.DEFAULT_INTERVAL_S,
-                  failure_limit: int = controller.DEFAULT_FAILURE_LIMIT, now: float | None = None) -> RolloutState:
-    """Start the rollout of ``name`` to ``to_major`` (from ``from_major``, default: the one before it)."""
+                  failure_limit: int = controller.DEFAULT_FAILURE_LIMIT, now: float | None = None,
+                  stable_contract: Path | None = None) -> RolloutState:
+    """Start the rollout of ``name`` to ``to_major`` (from ``from_major``, default: the one before it).
+    ``stable_contract`` is the stable major's contract file (e.g. ``git show HEAD^:contracts/<name>.yaml``), which
+    serving needs to keep serving that major once the repository holds only the new one."""
     candidate = contract_at_major(settings, name, to_major)
     stable = from_major if from_major is not None else to_major - 1
+    stable_model = load_contract(stable_contract).contract if stable_contract is not None else None
     for major, role in ((to_major, "candidate"), (stable, "stable")):
         path = settings.delta_table_path(f"{name}_v{major}")
         if table_version(path) is None:
             raise RolloutRefusedError(f"the {role} table {name}_v{major} does not exist at {path}", contract=name,
                                       hint="run the stream (or a backfill) for both majors first")
     return controller.start(store, candidate, stable_major=stable, now=time.time() if now is None else now,
-                            interval_s=interval_s, failure_limit=failure_limit)
+                            interval_s=interval_s, failure_limit=failure_limit, stable=stable_model)
 
 
 def health_gates(settings: Settings) -> HealthGates:

@@ -39,6 +39,9 @@ class RolloutState:
     last_evaluated_at: float | None = None
     reason: str = ""
     revision: int = 0
+    #: The stable major's contract (its model as JSON): the repository holds only the candidate's file once the new
+    #: major is merged, and serving needs the stable view's keys, features and fallbacks to keep serving it.
+    stable_contract: dict[str, Any] | None = None
 
     @property
     def weight(self) -> int:

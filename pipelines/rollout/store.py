@@ -47,6 +47,11 @@ class RolloutStore(Protocol):
 
     def append(self, entry: AuditEntry) -> None: ...
 
+    def changed(self) -> bool:
+        """Whether another writer may have changed something since this method last returned (cheap; called on
+        every routing decision). True when the store cannot tell."""
+        ...
+
     def audit(self, contract: str, limit: int = 100) -> list[AuditEntry]:
         """The newest ``limit`` audit entries of ``contract``, oldest first."""
         ...
@@ -78,6 +83,13 @@ class SqliteRolloutStore:
         except sqlite3.Error as error:
             raise RolloutStoreError(f"cannot open the rollout store: {error}", store=str(path),
                                     hint="check the file and the data folder's permissions") from error
+
+    def changed(self) -> bool:
+        """SQLite's ``data_version`` moves when another connection commits: a read of a few microseconds, so a
+        worker sees an abort on its very next request."""
+        version = self._query("PRAGMA data_version")[0][0]
+        changed, self._data_version = version != getattr(self, "_data_version", None), version
+        return changed
 
     def _query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -162,6 +174,9 @@ class RedisRolloutStore:
         host, _, rest = url.partition(":")
         port = int(rest.split(",", 1)[0] or 6379)
         self._redis = redis.Redis(host=host, port=port, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+    def changed(self) -> bool:
+        return True  # a Redis round trip per request is too dear: the router's poll interval decides
 
     def _key(self, contract: str) -> str:
         return f"{self.PREFIX}{contract}"
