@@ -40,12 +40,16 @@ USERS = [f"user-{i:05d}" for i in range(2000)]
 INTERVAL = 60.0
 
 
-def table_rows(contract: Contract, users: list[str], ingested_at: datetime) -> pa.Table:
-    """One complete step (and the trailing flush windows) per user, every feature set."""
+def table_rows(contract: Contract, users: list[str], ingested_at: datetime, *, first_end: datetime | None = None,
+               windows: int | None = None) -> pa.Table:
+    """Rows of every user for ``windows`` consecutive steps from ``first_end`` (default: one complete step and the
+    trailing flush windows, ending around ``ingested_at``), every feature set."""
     end = ingested_at.replace(second=0, microsecond=0) - timedelta(minutes=1)
     end -= timedelta(minutes=end.minute % 5)
+    end = first_end or end
+    count = windows or int((contract.max_window - contract.step) / contract.step) + 1
     rows = []
-    for offset in range(int((contract.max_window - contract.step) / contract.step) + 1):
+    for offset in range(count):
         window_end = end + contract.step * offset
         for n, user in enumerate(users):
             rows.append({"user_id": user, "window_start": window_end - contract.max_window, "window_end": window_end,
@@ -88,6 +92,19 @@ def build(root: Path, *, candidate_age: timedelta = timedelta(0)) -> Stack:
     server.start()
     return Stack(settings, v1, v2, stable_file, server,
                  SqliteRolloutStore(settings.data_dir / "rollout" / "rollouts.sqlite"))
+
+
+def stream_one_step(stack: Stack) -> None:
+    """What the running stream does between two evaluations: commit the next step of both majors (fresh
+    ``ingested_at``), so freshness stays within its gate while the rollout proceeds."""
+    from deltalake import DeltaTable
+
+    now = datetime.now(UTC)
+    for contract in (stack.v1, stack.v2):
+        path = str(stack.settings.delta_table_path(contract.table_name))
+        newest = DeltaTable(path).to_pyarrow_table(columns=["window_end"])["window_end"]
+        first = max(newest.to_pylist()) + contract.step
+        write_deltalake(path, table_rows(contract, USERS, now, first_end=first, windows=1), mode="append")
 
 
 @pytest.fixture
@@ -160,6 +177,7 @@ def test_a_healthy_candidate_is_promoted_through_every_step_over_http(stack: Sta
     shares = {}
     with Clients(stack.server.url) as clients:
         while stack.rollouts.current("user_txn_stats").phase != "promoted":  # type: ignore[union-attr]
+            stream_one_step(stack)
             controller.tick()
             clock.t += INTERVAL
             state = stack.rollouts.current("user_txn_stats")
@@ -181,6 +199,7 @@ def test_a_candidate_missing_one_percent_is_aborted_with_no_failed_request(stack
     controller = ctl.Controller(stack.rollouts, HealthGates(stack.settings, lambda _s: stack.v2), now=clock)
     with Clients(stack.server.url) as clients:
         while stack.rollouts.current("user_txn_stats").weight < 5:  # type: ignore[union-attr]
+            stream_one_step(stack)
             controller.tick()
             clock.t += INTERVAL
         # the fault: 1 % of the candidate's entities lose their online values (deleted from the real store)
@@ -190,6 +209,7 @@ def test_a_candidate_missing_one_percent_is_aborted_with_no_failed_request(stack
             keys = [k for (k,) in db.execute(f"SELECT DISTINCT entity_key FROM {table} ORDER BY entity_key")]
             doomed = keys[:: 100][: len(USERS) // 100]
             db.executemany(f"DELETE FROM {table} WHERE entity_key = ?", [(k,) for k in doomed])
+        stream_one_step(stack)  # a fresh step: freshness passes, only the missing values can trip a gate
         injected = clock.t
         while stack.rollouts.current("user_txn_stats").phase != "aborted":  # type: ignore[union-attr]
             controller.tick()
