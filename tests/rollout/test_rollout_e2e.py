@@ -9,7 +9,6 @@ Clients keep requesting features by contract name (no version) the whole time; e
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import threading
 from collections import Counter
@@ -18,101 +17,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 import requests
-from deltalake import write_deltalake
 
-from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.contracts.load import load_contract
-from pipelines.contracts.model import Contract
-from pipelines.delta.schema import delta_schema
-from pipelines.feast_sync.online import load_latest_online
-from pipelines.feast_sync.store import apply_repo, online_store_path, open_store
+from pipelines.feast_sync.store import online_store_path
 from pipelines.rollout import controller as ctl
 from pipelines.rollout.gates import HealthGates
-from pipelines.rollout.store import SqliteRolloutStore
-from pipelines.testing.serve_process import ServeProcess
+from pipelines.testing.rollout_stack import USERS, RolloutStack, build_stack, stream_one_step
 
 pytestmark = pytest.mark.e2e
 
-USERS = [f"user-{i:05d}" for i in range(2000)]
 INTERVAL = 60.0
 
 
-def table_rows(contract: Contract, users: list[str], ingested_at: datetime, *, first_end: datetime | None = None,
-               windows: int | None = None) -> pa.Table:
-    """Rows of every user for ``windows`` consecutive steps from ``first_end`` (default: one complete step and the
-    trailing flush windows, ending around ``ingested_at``), every feature set."""
-    end = ingested_at.replace(second=0, microsecond=0) - timedelta(minutes=1)
-    end -= timedelta(minutes=end.minute % 5)
-    end = first_end or end
-    count = windows or int((contract.max_window - contract.step) / contract.step) + 1
-    rows = []
-    for offset in range(count):
-        window_end = end + contract.step * offset
-        for n, user in enumerate(users):
-            rows.append({"user_id": user, "window_start": window_end - contract.max_window, "window_end": window_end,
-                         "txn_count_5m": 1 + n % 4, "amount_sum_5m": 10.0 + n, "amount_sum_1h": 40.0 + n,
-                         "amount_avg_1h": 10.0, "amount_max_1h": 20.0, "distinct_merchants_1h": 2,
-                         "last_country_1h": "FR", "ingested_at": ingested_at})
-    return pa.Table.from_pylist(rows, schema=delta_schema(contract))
-
-
-@dataclass
-class Stack:
-    settings: Settings
-    v1: Contract
-    v2: Contract
-    stable_file: Path
-    server: ServeProcess
-    rollouts: SqliteRolloutStore
-
-
-def build(root: Path, *, candidate_age: timedelta = timedelta(0)) -> Stack:
-    contracts = root / "contracts"
-    contracts.mkdir(parents=True)
-    stable_file = root / "stable" / "user_txn_stats.yaml"
-    stable_file.parent.mkdir()
-    shutil.copy(PROJECT_ROOT / "contracts" / "user_txn_stats.yaml", stable_file)
-    text = stable_file.read_text().replace("version: 1.0.0", "version: 2.0.0")
-    (contracts / "user_txn_stats.yaml").write_text(text)
-    v1, v2 = load_contract(stable_file).contract, load_contract(contracts / "user_txn_stats.yaml").contract
-    settings = Settings(data_dir=root / "data", contracts_dir=contracts)
-    now = datetime.now(UTC)
-    for contract, age in ((v1, timedelta(0)), (v2, candidate_age)):
-        write_deltalake(str(settings.delta_table_path(contract.table_name)),
-                        table_rows(contract, USERS, now - age), mode="append")
-    feast = open_store(settings)
-    apply_repo(feast, [(c, settings.delta_table_path(c.table_name)) for c in (v1, v2)])
-    for contract in (v1, v2):
-        load_latest_online(feast, contract, settings.delta_table_path(contract.table_name))
-    server = ServeProcess({"FP_DATA_DIR": str(settings.data_dir), "FP_CONTRACTS_DIR": str(contracts),
-                           "FP_SERVE__WORKERS": "2"}, log=root / "serve.log")
-    server.start()
-    return Stack(settings, v1, v2, stable_file, server,
-                 SqliteRolloutStore(settings.data_dir / "rollout" / "rollouts.sqlite"))
-
-
-def stream_one_step(stack: Stack) -> None:
-    """What the running stream does between two evaluations: commit the next step of both majors (fresh
-    ``ingested_at``), so freshness stays within its gate while the rollout proceeds."""
-    from deltalake import DeltaTable
-
-    now = datetime.now(UTC)
-    for contract in (stack.v1, stack.v2):
-        path = str(stack.settings.delta_table_path(contract.table_name))
-        newest = DeltaTable(path).to_pyarrow_table(columns=["window_end"])["window_end"]
-        first = max(newest.to_pylist()) + contract.step
-        write_deltalake(path, table_rows(contract, USERS, now, first_end=first, windows=1), mode="append")
-
-
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    built = build(tmp_path)
+def stack(tmp_path: Path) -> Iterator[RolloutStack]:
+    built = build_stack(tmp_path)
     yield built
-    built.server.stop()
-    built.rollouts.close()
+    built.close()
 
 
 @dataclass
@@ -169,10 +91,10 @@ class Clock:
         return self.t
 
 
-def test_a_healthy_candidate_is_promoted_through_every_step_over_http(stack: Stack) -> None:
+def test_a_healthy_candidate_is_promoted_through_every_step_over_http(stack: RolloutStack) -> None:
     clock = Clock()
     ctl.start(stack.rollouts, stack.v2, stable_major=1, now=clock(), interval_s=INTERVAL,
-              stable=load_contract(stack.stable_file).contract)
+              stable=stack.v1)
     controller = ctl.Controller(stack.rollouts, HealthGates(stack.settings, lambda _s: stack.v2), now=clock)
     shares = {}
     with Clients(stack.server.url) as clients:
@@ -192,10 +114,10 @@ def test_a_healthy_candidate_is_promoted_through_every_step_over_http(stack: Sta
     assert steps == [("start", 0), ("step", 5), ("step", 50), ("step", 100), ("promote", 100)]
 
 
-def test_a_candidate_missing_one_percent_is_aborted_with_no_failed_request(stack: Stack) -> None:
+def test_a_candidate_missing_one_percent_is_aborted_with_no_failed_request(stack: RolloutStack) -> None:
     clock = Clock()
     ctl.start(stack.rollouts, stack.v2, stable_major=1, now=clock(), interval_s=INTERVAL,
-              stable=load_contract(stack.stable_file).contract)
+              stable=stack.v1)
     controller = ctl.Controller(stack.rollouts, HealthGates(stack.settings, lambda _s: stack.v2), now=clock)
     with Clients(stack.server.url) as clients:
         while stack.rollouts.current("user_txn_stats").weight < 5:  # type: ignore[union-attr]
@@ -225,11 +147,11 @@ def test_a_candidate_missing_one_percent_is_aborted_with_no_failed_request(stack
 
 
 def test_a_stale_candidate_is_aborted(tmp_path: Path) -> None:
-    stack = build(tmp_path, candidate_age=timedelta(minutes=20))  # freshness gate: 5 minutes
+    stack = build_stack(tmp_path, candidate_age=timedelta(minutes=20))  # freshness gate: 5 minutes
     try:
         clock = Clock()
         ctl.start(stack.rollouts, stack.v2, stable_major=1, now=clock(), interval_s=INTERVAL,
-                  stable=load_contract(stack.stable_file).contract)
+                  stable=stack.v1)
         controller = ctl.Controller(stack.rollouts, HealthGates(stack.settings, lambda _s: stack.v2), now=clock)
         for _ in range(2):
             controller.tick()
@@ -238,5 +160,4 @@ def test_a_stale_candidate_is_aborted(tmp_path: Path) -> None:
         assert state is not None and state.phase == "aborted" and "gate freshness" in state.reason, state
         assert share_of_candidate(stack.server.url) == 0.0
     finally:
-        stack.server.stop()
-        stack.rollouts.close()
+        stack.close()
