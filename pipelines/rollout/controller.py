@@ -132,12 +132,13 @@ class Controller:
                 continue  # someone (a person) changed it meanwhile: their decision stands; re-read next tick
         return changed
 
-    def _evaluate(self, state: RolloutState, now: float) -> RolloutState:
+    def _evaluate(self, state: RolloutState, started: float) -> RolloutState:
         gates = dict(self.measure(state))
+        now = max(started, self.now())  # the decision's time: after the measurement, just before the write
         failures = {name: (state.failures.get(name, 0) + 1 if gate.verdict == "fail" else 0)
                     for name, gate in gates.items()}
         summary = ", ".join(f"{g.gate} {g.verdict}" for g in gates.values())
-        evaluated = replace(state, failures=failures, last_evaluated_at=now)
+        evaluated = replace(state, failures=failures, last_evaluated_at=started)
         tripped = [gates[name] for name, count in failures.items() if count >= state.failure_limit]
         _publish(state, gates)
         if tripped:
