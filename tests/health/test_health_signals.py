@@ -117,6 +117,10 @@ def test_freshness_fires_when_the_source_stalls(users: Contract, limits: HealthL
     stalled = {s.name: s for s in freshness_signals(users, table, committed + timedelta(minutes=3), limits)}
     assert stalled["freshness"].verdict == "fail" and stalled["freshness"].value == 180
     assert "freshness 180.0s > limit 120.0s" in stalled["freshness"].describe()
+    # a pipeline that delivers its windows late: committed an hour after the newest complete window closed
+    late = user_rows(users, steps=15, entities=5, counts=[1] * 5, nulls={}, committed=END + timedelta(hours=1))
+    lagging = {s.name: s for s in freshness_signals(users, late, END + timedelta(hours=1), limits)}
+    assert lagging["event_lag"].verdict == "fail" and lagging["freshness"].verdict == "ok"
 
 
 def test_dead_letter_rate_over_the_last_interval(tmp_path: Path, users: Contract) -> None:
