@@ -1,6 +1,7 @@
 """``feature-platform health``: the health of each contract version, for people, CI and the rollout controller.
 
-The work is :func:`pipelines.health.check.check_health`; this module renders the report (lines on stderr, ``--json``
+The work is :func:`pipelines.health.check.check_health` over the repository's contracts and, during a rollout, the
+stable major kept in the rollout state; this module renders the report (lines on stderr, ``--json``
 or ``--prometheus`` on stdout) and picks the exit code: 0 healthy, 1 unhealthy (each failing signal named with its
 value and limit), 2 cannot tell (a table, the online store or serving could not be read; named).
 """
@@ -30,9 +31,11 @@ def health_command(
     from pipelines.config import get_settings
     from pipelines.contracts.valid import load_valid_contracts
     from pipelines.health.check import check_health
+    from pipelines.rollout.operations import stable_contracts_in_rollout
 
     settings = get_settings()
     contracts = load_valid_contracts(settings.contracts_dir)
+    contracts += stable_contracts_in_rollout(settings)  # during a rollout, both majors are checked
     if contract:
         unknown = sorted(set(contract) - {c.name for c in contracts})
         if unknown:

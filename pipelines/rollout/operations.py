@@ -72,3 +72,16 @@ def status(store: RolloutStore, now: float | None = None, history: int = 20) -> 
         result.append({**state.to_dict(), "time_in_step_s": round(moment - state.step_started_at, 1),
                        "gates": gates, "history": [e.to_dict() for e in entries]})
     return result
+
+
+def stable_contracts_in_rollout(settings: Settings) -> list[Contract]:
+    """The stable majors of active rollouts (kept in their states): ``health`` checks them beside the repository's
+    contracts. Nothing when there is no rollout store yet (reading must not create one)."""
+    if settings.rollout_store == "sqlite" and not (settings.data_dir / "rollout" / "rollouts.sqlite").exists():
+        return []
+    store = open_store(settings)
+    try:
+        return [Contract.model_validate(state.stable_contract) for state in store.all_current()
+                if state.active and state.stable_contract]
+    finally:
+        store.close()
