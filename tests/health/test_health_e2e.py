@@ -38,7 +38,7 @@ BIN = Path(sys.executable).parent
 
 def _cli(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "FP_DATA_DIR": str(data_dir), "FP_PARALLELISM": "2", **env}
-    return subprocess.run(args, capture_output=True, text=True, env=environment, cwd=PROJECT_ROOT, timeout=840,
+    return subprocess.run(args, capture_output=True, text=True, env=environment, cwd=PROJECT_ROOT, timeout=1800,
                           check=False)
 
 
@@ -60,7 +60,7 @@ def contracts() -> list[Contract]:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("health_demo") / "data"
-    result = _cli([str(BIN / "feature-platform"), "run", "--events", "8000", "--hours", "2", "--entities", "200",
+    result = _cli([str(BIN / "feature-platform"), "run", "--events", "4000", "--hours", "2", "--entities", "150",
                    "--show", "0", "--json"], data_dir)
     assert result.returncode == 0, result.stderr[-4000:]
     return data_dir

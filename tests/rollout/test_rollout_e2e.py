@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipelines.feast_sync.store import online_store_path
+from pipelines.feast_sync.store import online_store_path, open_store
 from pipelines.rollout import controller as ctl
 from pipelines.rollout.gates import HealthGates
 from pipelines.testing.rollout_stack import USERS, RolloutStack, build_stack, stream_one_step
@@ -28,6 +28,7 @@ from pipelines.testing.rollout_stack import USERS, RolloutStack, build_stack, st
 pytestmark = pytest.mark.e2e
 
 INTERVAL = 60.0
+DWELL = 600.0  # the contract's rollout.dwell (10m)
 
 
 @pytest.fixture
@@ -83,6 +84,11 @@ def share_of_candidate(url: str) -> float:
     return majors.count("2") / len(majors)
 
 
+def candidate_gates(stack: RolloutStack) -> HealthGates:
+    """The real health-based gates on major 2, reading the online store through one Feast store object."""
+    return HealthGates(stack.settings, lambda _state: stack.v2, store=open_store(stack.settings))
+
+
 class Clock:
     def __init__(self) -> None:
         self.t = datetime.now(UTC).timestamp()
@@ -95,13 +101,13 @@ def test_a_healthy_candidate_is_promoted_through_every_step_over_http(stack: Rol
     clock = Clock()
     ctl.start(stack.rollouts, stack.v2, stable_major=1, now=clock(), interval_s=INTERVAL,
               stable=stack.v1)
-    controller = ctl.Controller(stack.rollouts, HealthGates(stack.settings, lambda _s: stack.v2), now=clock)
+    controller = ctl.Controller(stack.rollouts, candidate_gates(stack), now=clock)
     shares = {}
     with Clients(stack.server.url) as clients:
         while stack.rollouts.current("user_txn_stats").phase != "promoted":  # type: ignore[union-attr]
             stream_one_step(stack)
             controller.tick()
-            clock.t += INTERVAL
+            clock.t += DWELL  # one evaluation per tick, each after a whole dwell (virtual time)
             state = stack.rollouts.current("user_txn_stats")
             assert state is not None and state.phase != "aborted", state.reason
             shares.setdefault(state.weight, share_of_candidate(stack.server.url))
@@ -118,12 +124,12 @@ def test_a_candidate_missing_one_percent_is_aborted_with_no_failed_request(stack
     clock = Clock()
     ctl.start(stack.rollouts, stack.v2, stable_major=1, now=clock(), interval_s=INTERVAL,
               stable=stack.v1)
-    controller = ctl.Controller(stack.rollouts, HealthGates(stack.settings, lambda _s: stack.v2), now=clock)
+    controller = ctl.Controller(stack.rollouts, candidate_gates(stack), now=clock)
     with Clients(stack.server.url) as clients:
         while stack.rollouts.current("user_txn_stats").weight < 5:  # type: ignore[union-attr]
             stream_one_step(stack)
             controller.tick()
-            clock.t += INTERVAL
+            clock.t += DWELL
         # the fault: 1 % of the candidate's entities lose their online values (deleted from the real store)
         with sqlite3.connect(online_store_path(stack.settings)) as db:
             table = next(name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -152,7 +158,7 @@ def test_a_stale_candidate_is_aborted(tmp_path: Path) -> None:
         clock = Clock()
         ctl.start(stack.rollouts, stack.v2, stable_major=1, now=clock(), interval_s=INTERVAL,
                   stable=stack.v1)
-        controller = ctl.Controller(stack.rollouts, HealthGates(stack.settings, lambda _s: stack.v2), now=clock)
+        controller = ctl.Controller(stack.rollouts, candidate_gates(stack), now=clock)
         for _ in range(2):
             controller.tick()
             clock.t += INTERVAL
