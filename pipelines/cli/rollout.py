@@ -102,7 +102,11 @@ def abort_command(name: Annotated[str, typer.Argument(help="Contract name.")],
 
 @rollout_app.command("controller")
 def controller_command(once: Annotated[bool, typer.Option("--once", help="Evaluate once and exit.")] = False,
-                       tick: Annotated[float, typer.Option(min=0.1, help="Seconds between passes.")] = 1.0) -> None:
+                       tick: Annotated[float, typer.Option(min=0.1, help="Seconds between passes.")] = 1.0,
+                       metrics_port: Annotated[int | None, typer.Option(
+                           help="Serve fp_rollout_* on this port (/metrics) while running.")] = None,
+                       metrics_host: Annotated[str, typer.Option(help="Address of the metrics port.")] = "127.0.0.1",
+                       ) -> None:
     """Run the controller: evaluate gates at each rollout's interval, step, promote or abort."""
     from pipelines.config import get_settings
     from pipelines.rollout.controller import Controller
@@ -114,4 +118,8 @@ def controller_command(once: Annotated[bool, typer.Option("--once", help="Evalua
         for state in controller.tick():
             console.print(f"{state.contract}: {state.phase} at {state.weight}%")
         return
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=metrics_host)  # fp_rollout_* (pipelines/rollout/metrics.py)
     controller.run(tick_s=tick)
