@@ -15,6 +15,7 @@ from pipelines.cli.backfill import backfill_command
 from pipelines.cli.console import OPTIONS, guarded
 from pipelines.cli.health import health_command
 from pipelines.cli.materialize import materialize_command
+from pipelines.cli.produce import produce_command
 from pipelines.cli.rollout import rollout_app
 from pipelines.cli.run import run_command
 from pipelines.cli.serve import serve_command
@@ -41,3 +42,4 @@ for _command in rollout_app.registered_commands:
     _command.callback = guarded(_command.callback)  # type: ignore[arg-type]
 app.add_typer(rollout_app, name="rollout")
 app.command("serve")(guarded(serve_command))
+app.command("produce")(guarded(produce_command))

@@ -7,11 +7,15 @@ blocks until SIGTERM or Ctrl-C, and exits 0 after the workers have stopped.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import os
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from pipelines.cli.console import console
+
+if TYPE_CHECKING:
+    from pipelines.config import Settings
 
 
 def serve_command(
@@ -56,13 +60,8 @@ def serve_command(
     console.print("stopped")
 
 
-def _export(settings: object) -> None:
+def _export(settings: Settings) -> None:
     """Hand the effective settings to the worker processes, which read them from ``FP_`` variables."""
-    import os
-
-    from pipelines.config import Settings
-
-    assert isinstance(settings, Settings)
     serve = settings.serve
     values = {"FP_ONLINE_STORE": settings.online_store, "FP_REDIS_URL": settings.redis_url,
               "FP_DATA_DIR": str(settings.data_dir), "FP_CONTRACTS_DIR": str(settings.contracts_dir),

@@ -99,6 +99,35 @@ def decode_value(data: bytes | None) -> Any:
     return None
 
 
+def _decode_double(data: bytes | None) -> Any:
+    if not data:
+        return None
+    if data[0] != 0x29:
+        return decode_value(data)
+    value = _DOUBLE.unpack_from(data, 1)[0]
+    return value if math.isfinite(value) else _json_float(value)
+
+
+def _decode_int(data: bytes | None) -> Any:
+    if not data:
+        return None
+    if len(data) == 2 and data[0] in (0x20, 0x18) and data[1] < 0x80:  # a small number: one varint byte
+        return data[1]
+    return decode_value(data)
+
+
+def _decode_string(data: bytes | None) -> Any:
+    if not data:
+        return None
+    if data[0] == 0x12 and len(data) > 1 and data[1] < 0x80:  # shorter than 128 bytes: one length byte
+        return data[2:].decode("utf-8")
+    return decode_value(data)
+
+
+#: The decoder of each contract feature type: the common encodings without the generic dispatch.
+DECODERS = {"double": _decode_double, "int64": _decode_int, "string": _decode_string, "boolean": decode_value}
+
+
 def timestamp_proto_seconds(data: bytes | None) -> tuple[int, int] | None:
     """(seconds, nanos) of a ``google.protobuf.Timestamp`` (Feast's Redis ``_ts`` field), None when absent."""
     if data is None:

@@ -43,7 +43,7 @@ class ServeProcess:
 
     def start(self, timeout: float = 90.0) -> None:
         """Start and wait until ``/ready`` says 200 (contracts loaded, store reachable); raise with the log if not."""
-        out = open(self.log, "wb") if self.log is not None else subprocess.DEVNULL  # noqa: SIM115 (kept open by Popen)
+        out = self.log.open("wb") if self.log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen([str(CLI), "serve"], env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                         preexec_fn=parent_death_hook())
         deadline = time.monotonic() + timeout

@@ -136,7 +136,7 @@ def start_server(tmp_path) -> Iterator[Callable[..., ServeProcess]]:
 
 
 def online(server: ServeProcess, body: Any, **kwargs: Any) -> requests.Response:
-    data = body if isinstance(body, (bytes, str)) else None
+    data = body if isinstance(body, bytes | str) else None
     return requests.post(server.url + "/get-online-features", data=data, json=None if data is not None else body,
                          timeout=10, **kwargs)
 

@@ -27,7 +27,7 @@ def _timed(server, headers=None):
 
 def test_overload_is_shed_at_once_and_admitted_requests_get_fallbacks_at_the_deadline(redis_store, redis,
                                                                                        start_server) -> None:
-    server = start_server(redis_store, FP_SERVE__MAX_IN_FLIGHT="2", FP_SERVE__DEADLINE_MS="400")
+    server = start_server(redis_store, FP_SERVE__MAX_IN_FLIGHT="2", FP_SERVE__DEADLINE_MS="1500")
     assert online(server, BODY).json()["results"][1]["statuses"] == ["PRESENT", "PRESENT"]
     redis.process.send_signal(signal.SIGSTOP)  # the store stops answering: every read hangs until its deadline
     try:
@@ -39,9 +39,10 @@ def test_overload_is_shed_at_once_and_admitted_requests_get_fallbacks_at_the_dea
     assert set(codes) <= {200, 503} and codes.count(503) >= 8, codes
     for response, seconds in answers:
         if response.status_code == 503:
-            assert seconds < 0.35 and response.headers["retry-after"] == "1"
+            # at once: well before the deadline (bounds loose enough for a loaded shared machine)
+            assert seconds < 1.0 and response.headers["retry-after"] == "1"
         else:  # admitted: answered with the fallbacks once the deadline passed, not left waiting for the store
-            assert 0.35 <= seconds < 3.0
+            assert 1.5 <= seconds < 6.0
             got = response.json()["results"]
             assert got[1]["statuses"] == ["NOT_FOUND", "NOT_FOUND"] and got[1]["values"] == [0, 0]
             assert int(response.headers["x-fallbacks"]) == 2 * len(FEATURES)
