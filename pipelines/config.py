@@ -113,6 +113,15 @@ class Settings(BaseSettings):
     kafka_topics: dict[str, str] = Field(default_factory=dict,
                                          description="Topic per source name (JSON); a source not listed reads the "
                                                      "topic named like the source.")
+    stream_source: Literal["auto", "kafka", "files"] = Field(
+        "auto", description="Where `feature-platform stream` reads: Kafka topics, the watched events folder, "
+                            "or `auto` (Kafka when `kafka_bootstrap_servers` is set, else the data folder's events "
+                            "folder).")
+    stream_watch_interval_ms: int = Field(1000, ge=100, description="How often a stream over the events folder "
+                                                                    "looks for new files.")
+    source_idle_timeout: str = Field("2s", pattern=r"^[1-9][0-9]*(ms|s|min)$",
+                                     description="A stream's source reader with no data for this long stops holding "
+                                                 "the watermark back, so windows fire while a reader is idle.")
     online_store: Literal["sqlite", "redis"] = Field(
         "sqlite", description="Feast online store: the embedded SQLite file, or Redis at `redis_url` (production).")
     redis_url: str = Field("127.0.0.1:6379", min_length=3,
@@ -153,6 +162,11 @@ class Settings(BaseSettings):
     def flink_dir(self) -> Path:
         """Flink's working area: checkpoints and the part files that the commit step turns into Delta commits."""
         return self.data_dir / "flink"
+
+    @property
+    def kafka_configured(self) -> bool:
+        """True when the Kafka brokers were set (environment or arguments), not just defaulted."""
+        return "kafka_bootstrap_servers" in self.model_fields_set
 
     def kafka_topic(self, source_name: str) -> str:
         """The Kafka topic a source is read from."""

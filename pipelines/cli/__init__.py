@@ -20,6 +20,7 @@ from pipelines.cli.rollout import rollout_app
 from pipelines.cli.run import run_command
 from pipelines.cli.serve import serve_command
 from pipelines.cli.status import status_command
+from pipelines.cli.stream import stream_command
 from pipelines.cli.training_set import training_set_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -33,6 +34,7 @@ def _program(debug: Annotated[bool, typer.Option("--debug", help="Show the trace
 
 
 app.command("run")(guarded(run_command))
+app.command("stream")(guarded(stream_command))
 app.command("backfill")(guarded(backfill_command))
 app.command("materialize")(guarded(materialize_command))
 app.command("training-set")(guarded(training_set_command))

@@ -11,19 +11,24 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from pipelines.cli.console import console, parse_instant, progress_printer
+from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
     from pipelines.contracts.model import Contract
 
 
 def run_command(
-    events: Annotated[int, typer.Option(min=1, help="Events to generate per source.")] = 100_000,
+    events: Annotated[int | None, typer.Option(min=1, help="Events to generate per source [default: 100000].")] = None,
+    events_dir: Annotated[Path | None, typer.Option(
+        help="Run on your own events instead of generated ones: a folder with one sub-folder of JSON-lines files per "
+             "source (e.g. DIR/transactions/*.jsonl); not combined with --events.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the event generator (same seed, same events).")] = 7,
     hours: Annotated[float, typer.Option(min=0.1, help="Event-time span of the generated events, in hours.")] = 6.0,
     entities: Annotated[int, typer.Option(min=1, help="Distinct entities per source.")] = 2_000,
@@ -34,12 +39,16 @@ def run_command(
                                                                    "(missing input data).")] = 0.002,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
-    """Generate events, compute every contract in Flink, commit to Delta, load Feast online, print values."""
+    """Generate events (or read --events-dir), compute every contract in Flink, commit to Delta, load Feast online,
+    print values."""
     from pipelines.config import get_settings
     from pipelines.jobs.run import MainJobOptions, run_main_job
 
-    options = MainJobOptions(events=events, seed=seed, hours=hours, entities=entities, show=show,
-                             end=parse_instant(end, "--end") if end is not None else None, null_rate=null_rate)
+    if events_dir is not None and events is not None:
+        raise UsageError("--events (a count of generated events) and --events-dir (your own events) exclude each other")
+    options = MainJobOptions(events=events or 100_000, seed=seed, hours=hours, entities=entities, show=show,
+                             events_dir=events_dir, end=parse_instant(end, "--end") if end is not None else None,
+                             null_rate=null_rate)
 
     @contextmanager
     def step(name: str) -> Iterator[None]:

@@ -20,11 +20,12 @@ import re
 import socket
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _SOURCE_RECORDS = re.compile(r"^\d+\.Source__.*\.numRecordsOut$")
 _NO_WATERMARK = -(2**63)
+_SOURCE_TABLE = re.compile(r"(\w+)__source\b")  # the generated source table name is `<source>__source`
 
 
 def free_port() -> int:
@@ -43,6 +44,8 @@ class JobMetrics:
     sampled_at: float
     lines_read: int | None
     watermark_ms: int | None
+    #: Lines read per source name (from the source vertex's table name); empty when unknown.
+    lines_by_source: dict[str, int] = field(default_factory=dict)
 
     @property
     def watermark_lag_s(self) -> float | None:
@@ -70,6 +73,7 @@ class JobMonitor:
         try:
             vertices = self._get("")["vertices"]
             lines = 0
+            by_source: dict[str, int] = {}
             watermarks = []
             for vertex in vertices:
                 if vertex["name"].startswith("Source"):
@@ -77,7 +81,11 @@ class JobMonitor:
                              if _SOURCE_RECORDS.match(m["id"])]
                     if names:
                         values = self._get(f"/vertices/{vertex['id']}/metrics?get={','.join(names)}")
-                        lines += sum(int(float(v["value"])) for v in values)
+                        read = sum(int(float(v["value"])) for v in values)
+                        lines += read
+                        named = _SOURCE_TABLE.search(vertex["name"])
+                        if named:
+                            by_source[named.group(1)] = by_source.get(named.group(1), 0) + read
                 else:
                     marks = [int(float(m["value"])) for m in self._get(f"/vertices/{vertex['id']}/watermarks")]
                     if marks:
@@ -85,6 +93,7 @@ class JobMonitor:
         except (OSError, ValueError, KeyError):
             return None
         known = [mark for mark in watermarks if mark > _NO_WATERMARK]
-        metrics = JobMetrics(time.time(), lines, min(known) if known and len(known) == len(watermarks) else None)
+        metrics = JobMetrics(time.time(), lines, min(known) if known and len(known) == len(watermarks) else None,
+                             by_source)
         self.last = metrics
         return metrics

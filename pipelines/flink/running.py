@@ -13,6 +13,7 @@ module keeps everything Flink-specific about that loop here, so the job wiring r
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,31 @@ class RunningJob:
         except Exception as error:  # py4j wraps Java exceptions; keep Flink's message, drop the Java stack
             raise flink_error(error) from error
         return "FINISHED"
+
+    def stop_with_savepoint(self, directory: Path, timeout_s: float = 120.0) -> str:
+        """Stop the job with a savepoint under ``directory`` and return the savepoint's path; waits ``timeout_s``.
+
+        No drain (no MAX watermark): open windows stay in the savepoint and fire after a restart from it, exactly as
+        if the job had never stopped. The file sink commits its part files on the savepoint, so everything the job
+        emitted before stopping is a finished part file when this returns. PyFlink's own
+        ``JobClient.stop_with_savepoint`` calls a Java signature that Flink 2 no longer has (the savepoint format
+        became a parameter), so this calls the Java client with the canonical format.
+        """
+        from pyflink.java_gateway import get_gateway
+
+        jvm = get_gateway().jvm
+        directory.mkdir(parents=True, exist_ok=True)
+        canonical = jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
+        try:
+            future = self._client._j_job_client.stopWithSavepoint(False, directory.resolve().as_uri(), canonical)
+            return str(future.get(int(timeout_s * 1000), jvm.java.util.concurrent.TimeUnit.MILLISECONDS))
+        except Exception as error:  # py4j wraps Java exceptions; keep Flink's message, drop the Java stack
+            raise flink_error(error) from error
+
+    def cancel(self) -> None:
+        """Cancel the job without a savepoint (its retained checkpoint stays); ignores a job that already ended."""
+        with contextlib.suppress(Exception):  # py4j: the mini-cluster is gone, the job has ended
+            self._client.cancel().result()
 
     def sample(self) -> JobMetrics | None:
         """The job's metrics now (lines read, watermark), or None when the REST endpoint does not answer."""

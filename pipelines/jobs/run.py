@@ -23,6 +23,7 @@ from pipelines.contracts.model import Contract
 from pipelines.contracts.valid import load_valid_contracts
 from pipelines.delta.dead_letters import table_name as dead_letter_table
 from pipelines.delta.tables import read_table
+from pipelines.errors import UsageError
 from pipelines.feast_sync.online import LoadResult, load_latest_online, read_online
 from pipelines.feast_sync.store import apply_repo, open_store
 from pipelines.jobs.compute import RunSummary, run_contracts
@@ -44,6 +45,8 @@ class MainJobOptions:
     hours: float = 6.0
     entities: int = 2_000
     show: int = 3
+    #: The user's own events instead of generated ones: one sub-folder per source (``<dir>/<source>/*.jsonl``).
+    events_dir: Path | None = None
     #: When the generated events end (UTC). ``None``: now, so freshness means something in the demo; a fixed value
     #: keeps runs reproducible (same seed and end, same events).
     end: datetime | None = None
@@ -76,7 +79,8 @@ class MainJobSummary:
         """JSON-ready (``feature-platform run --json``)."""
         return {
             **self.compute.to_dict(),
-            "events_generated_per_source": self.options.events,
+            "events_generated_per_source": None if self.options.events_dir else self.options.events,
+            "events_dir": str(self.options.events_dir) if self.options.events_dir else None,
             "online_entities_loaded": {name: load.rows_loaded for name, load in self.online_loads.items()},
             "online_values": self.online_values,
             "step_seconds": {name: round(seconds, 2) for name, seconds in self.step_seconds.items()},
@@ -110,11 +114,14 @@ def run_main_job(settings: Settings, options: MainJobOptions | None = None, *, p
     steps = _Steps(step)
     with steps.step("check contracts"):
         contracts = load_valid_contracts(settings.contracts_dir)
-        reset_run_data(settings, contracts)
+        if options.events_dir is not None:
+            folders = own_event_folders(options.events_dir, contracts)
+        reset_run_data(settings, contracts, keep_events=options.events_dir is not None)
     progress(f"{len(contracts)} contract(s): {', '.join(c.table_name for c in contracts)}; "
              f"data in {settings.data_dir}")
-    with steps.step(f"generate {options.events:,} events per source"):
-        folders = generate_events(settings, contracts, options)
+    if options.events_dir is None:
+        with steps.step(f"generate {options.events:,} events per source"):
+            folders = generate_events(settings, contracts, options)
     with steps.step("flink job and delta commits"):
         compute = run_contracts(contracts, folders, settings, progress=progress)
     with steps.step("feast apply and online load"):
@@ -134,12 +141,28 @@ def run_main_job(settings: Settings, options: MainJobOptions | None = None, *, p
                           time.perf_counter() - started, peak_memory_mib())
 
 
-def reset_run_data(settings: Settings, contracts: list[Contract]) -> None:
-    """The demo starts from scratch: old events, Flink runs, the contracts' Delta tables and the dead-letter tables of
-    their sources are removed."""
+def reset_run_data(settings: Settings, contracts: list[Contract], *, keep_events: bool = False) -> None:
+    """The demo starts from scratch: old events (unless ``keep_events``: the user's own), Flink runs, the contracts'
+    Delta tables and the dead-letter tables of their sources are removed."""
     tables = {c.table_name for c in contracts} | {dead_letter_table(c.source.name) for c in contracts}
-    for folder in (settings.events_dir, settings.flink_dir, *(settings.delta_table_path(t) for t in sorted(tables))):
+    folders = [settings.flink_dir, *(settings.delta_table_path(t) for t in sorted(tables))]
+    for folder in ([] if keep_events else [settings.events_dir]) + folders:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def own_event_folders(events_dir: Path, contracts: list[Contract]) -> dict[str, Path]:
+    """``<events_dir>/<source>`` for every source the contracts read; raises :class:`UsageError` naming each missing
+    folder (nothing is removed or generated before the check)."""
+    if not events_dir.is_dir():
+        raise UsageError(f"--events-dir {events_dir} is not a folder",
+                         hint="give a folder with one sub-folder of JSON-lines files per source")
+    sources = sorted({c.source.name for c in contracts})
+    missing = [name for name in sources if not (events_dir / name).exists()]
+    if missing:
+        raise UsageError(f"--events-dir {events_dir} has no folder for source(s) {missing}",
+                         hint=f"put each source's JSON-lines files under {events_dir}/<source>/ "
+                              f"(sources: {', '.join(sources)})")
+    return {name: (events_dir / name).resolve() for name in sources}
 
 
 def generate_events(settings: Settings, contracts: list[Contract], options: MainJobOptions) -> dict[str, Path]:
