@@ -22,6 +22,9 @@ The packages follow the data flow, and import only downward (an import-linter co
     The only code that touches Delta Lake: table layout, exactly-once commit stage and ledger, dead letters, reads.
 ``feast_sync/``
     The Feast store built from the contracts, the Delta offline store, fast online loading, training sets.
+``lineage/``
+    Contract -> OpenMetadata: source, Flink pipeline, Delta table and Feast feature view with column-level lineage,
+    tags and a data contract; a dry-run export; publishing after ``run``/``stream`` when a server is configured.
 ``serving/``
     ``feature-platform serve``: Feast's online API read straight from the online store, with TTLs, the contracts'
     fallbacks, load shedding and metrics, on pinned Granian workers.

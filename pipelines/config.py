@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipelines.runtime.config import StageConfig
@@ -65,6 +65,31 @@ class HealthDefaults(BaseModel):
                                                     "metrics.")
 
 
+class OpenMetadataSettings(BaseModel):
+    """Where lineage is published (``feature-platform lineage``, and after ``run``/``stream`` when ``url`` is set).
+
+    The SDK's own default waits up to 300 s per read and retries on its own, so every call here carries
+    ``timeout_s`` and the whole publish a ``deadline_s``; retries of transient failures are the runtime's (the
+    ``lineage`` stage: ``FP_STAGES__LINEAGE__RETRIES``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(None, pattern=r"^https?://[^\s]+$",
+                            description="OpenMetadata API root, e.g. `http://127.0.0.1:8585/api`; unset: no publishing "
+                                        "(`feature-platform lineage --dry-run` still works).")
+    token: SecretStr | None = Field(None, description="JWT token of an OpenMetadata bot (Settings -> Bots -> "
+                                                      "ingestion-bot) allowed to create entities and edit lineage.")
+    timeout_s: int = Field(5, ge=1, le=300, description="Connect and read timeout of every HTTP call, in seconds.")
+    deadline_s: float = Field(120.0, gt=0, description="The whole publish gives up after this many seconds.")
+
+    @field_validator("url", "token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``FP_OPENMETADATA__URL=`` (as compose passes an unset variable) means no server, not a bad URL."""
+        return None if value == "" else value
+
+
 class ServeSettings(BaseModel):
     """`feature-platform serve`: where it listens, how many workers, and the limits that keep it fast under overload
     (docs/serving.md). Every field is an env var ``FP_SERVE__<FIELD>`` (e.g. ``FP_SERVE__DEADLINE_MS=20``)."""
@@ -97,7 +122,7 @@ class ServeSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Where data lives and how the local Flink mini-cluster runs."""
+    """Where data lives and how Flink runs (the local mini-cluster, or a remote cluster: docs/cluster.md)."""
 
     # "__" nests: FP_STAGES__ONLINE_LOAD__RATE=10000 sets stages["online_load"].rate.
     model_config = SettingsConfigDict(env_prefix="FP_", frozen=True, extra="forbid", env_nested_delimiter="__")
@@ -105,9 +130,21 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Root of all local data: events, Delta tables, Flink state.")
     contracts_dir: Path = Field(Path("contracts"), description="Folder with the contract YAML files.")
     feature_repo_dir: Path = Field(Path("feature_repo"), description="The Feast repository.")
-    parallelism: int = Field(2, ge=1, le=64, description="Flink parallelism of the local mini-cluster.")
+    parallelism: int = Field(2, ge=1, le=64, description="Flink parallelism of a job (mini-cluster or cluster).")
     checkpoint_interval_ms: int = Field(2000, ge=100, description="Flink checkpoint interval.")
     jvm_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mg]$", description="Maximum heap of the local Flink JVM.")
+    flink_target: Literal["local", "remote"] = Field(
+        "local", description="Where Flink jobs run: `local` (the mini-cluster inside the Python process) or `remote` "
+                             "(a standalone/session cluster at `flink_rest_address`; docs/cluster.md).")
+    flink_rest_address: str | None = Field(
+        None, pattern=r"^https?://[^/:\s]+(:[0-9]{1,5})?/?$",
+        description="REST endpoint of the remote Flink cluster's JobManager, e.g. `http://flink-jobmanager:8081`.")
+    flink_restart_attempts: int = Field(10, ge=1, le=1000,
+                                        description="On a cluster: restarts before a failing job fails; each resumes "
+                                                    "from the newest checkpoint (exponential delay).")
+    flink_restart_delay_ms: int = Field(1000, ge=1, description="On a cluster: wait before the first restart; each "
+                                                                "further wait doubles.")
+    flink_restart_max_delay_ms: int = Field(60_000, ge=1, description="On a cluster: longest wait between restarts.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka brokers, for sources read from Kafka.")
     kafka_group_id: str = Field("feature-platform", min_length=1, description="Consumer group of the Flink job.")
     kafka_topics: dict[str, str] = Field(default_factory=dict,
@@ -134,6 +171,9 @@ class Settings(BaseSettings):
     stages: dict[str, StageConfig] = Field(default_factory=dict,
                                            description="Runtime stage settings by stage name (see docs/runtime.md); "
                                                        "read with stage(name).")
+    openmetadata: OpenMetadataSettings = Field(default_factory=OpenMetadataSettings,
+                                               description="OpenMetadata server for lineage (see docs/lineage.md), "
+                                                           "e.g. FP_OPENMETADATA__URL, FP_OPENMETADATA__TOKEN.")
     data_checks: DataCheckThresholds = Field(default_factory=DataCheckThresholds,
                                              description="Thresholds and budgets of `feature-check --data` (see "
                                                          "docs/data-checks.md), e.g. FP_DATA_CHECKS__PSI_MAX=0.1.")
@@ -148,6 +188,25 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+
+    @model_validator(mode="after")
+    def _remote_needs_an_address(self) -> Settings:
+        if self.flink_target == "remote" and not self.flink_rest_address:
+            raise ValueError("flink_target=remote needs flink_rest_address (FP_FLINK_REST_ADDRESS=http://host:8081)")
+        return self
+
+    @property
+    def flink_cluster(self) -> str | None:
+        """The remote cluster's REST URL when jobs run on a cluster, None for the local mini-cluster."""
+        return self.flink_rest_address if self.flink_target == "remote" else None
+
+    def on_cluster(self, rest_url: str | None) -> Settings:
+        """These settings with jobs sent to the cluster at ``rest_url`` (the ``--cluster`` option); unchanged for
+        None. Validated like the environment: a malformed URL is rejected naming ``flink_rest_address``."""
+        if rest_url is None:
+            return self
+        return type(self).model_validate({**self.model_dump(), "flink_target": "remote",
+                                          "flink_rest_address": rest_url})
 
     @property
     def delta_dir(self) -> Path:

@@ -1,4 +1,4 @@
-"""``feature-platform run``: the main job on the embedded default, with a spinner per step and a summary table.
+"""``feature-platform run``: the main job (embedded default, or ``--cluster URL``), a spinner per step, a summary.
 
 The work is :func:`pipelines.jobs.run.run_main_job`; this module turns options into :class:`MainJobOptions`, shows
 progress and renders the summary (``--json`` on stdout). Exit code 1 when an input line was neither accepted nor
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from pipelines.cli.console import console, parse_instant, progress_printer
+from pipelines.cli.console import cluster_settings, console, parse_instant, progress_printer
 from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
@@ -38,10 +38,13 @@ def run_command(
     null_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of optional source columns left null "
                                                                    "(missing input data).")] = 0.002,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", metavar="URL", help="Submit the Flink job to the cluster whose JobManager REST API is at URL "
+                                         "(e.g. http://127.0.0.1:8081; default: FP_FLINK_TARGET / "
+                                         "FP_FLINK_REST_ADDRESS, else the local mini-cluster).")] = None,
 ) -> None:
     """Generate events (or read --events-dir), compute every contract in Flink, commit to Delta, load Feast online,
     print values."""
-    from pipelines.config import get_settings
     from pipelines.jobs.run import MainJobOptions, run_main_job
 
     if events_dir is not None and events is not None:
@@ -59,7 +62,7 @@ def run_command(
             yield
         console.print(f"[green]✓[/green] {name}")
 
-    summary = run_main_job(get_settings(), options, progress=progress_printer(json_output), step=step)
+    summary = run_main_job(cluster_settings(cluster), options, progress=progress_printer(json_output), step=step)
     result = summary.to_dict()
     if json_output:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")

@@ -1,8 +1,9 @@
-"""Read a running job's metrics from the local mini-cluster's REST endpoint: lines read, watermark.
+"""Read a running job's metrics from the REST endpoint of its cluster (local mini-cluster or remote): lines, watermark.
 
 Why REST: PyFlink's Table API has no accumulators, the bundled Flink ships no metrics reporter (JMX, Slf4j), and the
 task metrics disappear when the job ends, so the run samples them while it polls for finished part files. The
-mini-cluster serves REST on ``rest.bind-port``; :func:`free_port` picks one so concurrent runs do not collide.
+mini-cluster serves REST on ``rest.bind-port``; :func:`free_port` picks one so concurrent runs do not collide. A remote
+cluster serves the same endpoints at its own address (``FP_FLINK_REST_ADDRESS``).
 
 * **lines read** = the sum over subtasks of every source operator's ``numRecordsOut`` (the raw format emits one
   record per line). A job restored from a checkpoint counts only what it read itself.
@@ -35,6 +36,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def local_rest_url(port: int) -> str:
+    """The REST URL of a mini-cluster started with :func:`rest_configuration` (``port``)."""
+    return f"http://127.0.0.1:{port}"
+
+
 def rest_configuration(port: int) -> dict[str, str]:
     return {"rest.bind-port": str(port), "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1"}
 
@@ -57,10 +63,10 @@ class JobMetrics:
 
 
 class JobMonitor:
-    """Samples one job's metrics over REST (``timeout`` seconds per request)."""
+    """Samples one job's metrics over REST at ``rest_url`` (``timeout`` seconds per request)."""
 
-    def __init__(self, port: int, job_id: str, timeout: float = 2.0) -> None:
-        self.base = f"http://127.0.0.1:{port}/jobs/{job_id}"
+    def __init__(self, rest_url: str, job_id: str, timeout: float = 2.0) -> None:
+        self.base = f"{rest_url.rstrip('/')}/jobs/{job_id}"
         self.timeout = timeout
         self.last: JobMetrics | None = None
 

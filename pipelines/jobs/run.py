@@ -4,7 +4,9 @@ Steps, each timed: check the contracts (the one loader, every rule) and start fr
 the contracts' Delta tables and their sources' dead-letter tables removed) → generate a seeded stream of events per
 source, ending now unless ``end`` is given → compute every contract in one Flink job with exactly-once Delta commits
 (:mod:`pipelines.jobs.compute`) → apply the Feast repository and load the newest values into the online store → read
-online values for the most active entities of the newest window. Returns a :class:`MainJobSummary`; the CLI renders it.
+online values for the most active entities of the newest window → publish lineage when an OpenMetadata server is
+configured (a failure there is reported in the summary, never fails the run: :mod:`pipelines.lineage.hook`). Returns a
+:class:`MainJobSummary`; the CLI renders it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pipelines.feast_sync.store import apply_repo, open_store
 from pipelines.jobs.compute import RunSummary, run_contracts
 from pipelines.jobs.progress import Progress, silent
 from pipelines.layout import WINDOW_END
+from pipelines.lineage.hook import LineageOutcome, publish_if_configured
 from pipelines.resources import peak_memory_mib
 from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
 
@@ -70,6 +73,8 @@ class MainJobSummary:
     step_seconds: dict[str, float] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
     peak_memory_mib: dict[str, float] = field(default_factory=dict)
+    #: Lineage published to OpenMetadata after the run (None: no server configured; see pipelines.lineage.hook).
+    lineage: LineageOutcome | None = None
 
     @property
     def balanced(self) -> bool:
@@ -87,6 +92,7 @@ class MainJobSummary:
             "elapsed_seconds": round(self.elapsed_seconds, 2),
             "peak_memory_mib": self.peak_memory_mib,
             "data_dir": str(self.data_dir),
+            **({"lineage": self.lineage.to_dict()} if self.lineage is not None else {}),
         }
 
 
@@ -137,8 +143,12 @@ def run_main_job(settings: Settings, options: MainJobOptions | None = None, *, p
     for contract in contracts:
         entity_rows = most_active_entities(contract, settings, options.show)
         values[contract.table_name] = read_online(store, contract, entity_rows) if entity_rows else {}
+    lineage = None
+    if settings.openmetadata.url is not None:
+        with steps.step("lineage to openmetadata"):
+            lineage = publish_if_configured(settings, contracts, sources=folders, progress=progress)
     return MainJobSummary(contracts, compute, loads, values, options, settings.data_dir, steps.seconds,
-                          time.perf_counter() - started, peak_memory_mib())
+                          time.perf_counter() - started, peak_memory_mib(), lineage)
 
 
 def reset_run_data(settings: Settings, contracts: list[Contract], *, keep_events: bool = False) -> None:

@@ -29,7 +29,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,7 +47,7 @@ from pipelines.feast_sync.online_push import STAGE_NAME as PUSH_STAGE
 from pipelines.feast_sync.online_push import OnlinePush, PushOutcome
 from pipelines.feast_sync.store import apply_repo, is_applied
 from pipelines.flink.checkpoints import latest_restore_point
-from pipelines.flink.environment import FlinkOptions
+from pipelines.flink.environment import flink_options
 from pipelines.flink.job import FlinkJobError
 from pipelines.flink.monitor import JobMetrics
 from pipelines.flink.running import TERMINAL_STATES, RunningJob, start_job, stop_orphaned_jvm
@@ -55,6 +55,7 @@ from pipelines.jobs import stream_metrics as metrics
 from pipelines.jobs.compute import commit_targets
 from pipelines.jobs.progress import Progress, silent
 from pipelines.jobs.run_state import FlinkAttempt, load_run_state, save_run_state
+from pipelines.lineage.hook import publish_if_configured
 from pipelines.sources.location import FileSource, SourceLocation
 
 SourceKind = Literal["kafka", "files"]
@@ -192,9 +193,7 @@ def run_stream(settings: Settings, options: StreamOptions | None = None, *, stop
     outputs = {c.table_name: OutputPaths((run_dir / c.table_name / "features").as_uri(),
                                          (run_dir / c.table_name / "dead_letters").as_uri()) for c in contracts}
     job_sql = build_job_sql(contracts, locations, outputs)
-    flink = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
-                         checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
-                         jars=jars, idle_timeout=settings.source_idle_timeout)
+    flink = flink_options(settings, run_dir / "checkpoints", jars=jars, idle_timeout=settings.source_idle_timeout)
     tables = [(c, settings.delta_table_path(c.table_name)) for c in contracts]
     store = open_online_store(settings)
     if not is_applied(store, tables):
@@ -227,14 +226,32 @@ def run_stream(settings: Settings, options: StreamOptions | None = None, *, stop
                                            restored_from=str(restore) if restore else None, job_id=job.job_id,
                                            jvm_pid=job.jvm_pid))
         save_run_state(run_dir, state)
+        lineage = _publish_lineage_in_background(settings, contracts, locations, progress)
         savepoint = loop.run(job, attempt, stop)
         state.attempts[-1].source_records_read = loop.lines_read
         save_run_state(run_dir, state)
+    if lineage is not None:
+        lineage.join(timeout=settings.openmetadata.deadline_s)
     if savepoint:
         _remove_older_savepoints(run_dir / "savepoints", Path(savepoint))
     return StreamSummary(run_dir.name, kind, run_dir, attempt, str(restore) if restore else None, savepoint,
                          loop.status, loop.lines_read, loop.dead_letters, len(recovered),
                          time.perf_counter() - started)
+
+
+def _publish_lineage_in_background(settings: Settings, contracts: Sequence[Contract],
+                                   locations: Mapping[str, SourceLocation],
+                                   progress: Progress) -> threading.Thread | None:
+    """Publish lineage once the job runs, as ``run`` does, without holding up the first commits.
+
+    The hook never raises and is bounded by the OpenMetadata deadline; the stream joins the thread before it returns.
+    """
+    if settings.openmetadata.url is None:
+        return None
+    thread = threading.Thread(target=publish_if_configured, args=(settings, contracts),
+                              kwargs={"sources": locations, "progress": progress}, name="lineage", daemon=True)
+    thread.start()
+    return thread
 
 
 class _StreamLoop:
