@@ -48,6 +48,23 @@ class DataCheckThresholds(BaseModel):
                                                           "boxing, hash-map entries of the heap state backend).")
 
 
+class HealthDefaults(BaseModel):
+    """Limits of ``feature-platform health`` that a contract does not set, and where serving's metrics are read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval_s: float = Field(300.0, gt=0, description="Span of the dead-letter rate: the batches committed in the "
+                                                       "last interval before the newest commit.")
+    dead_letter_rate_max: float = Field(0.01, ge=0.0, le=1.0,
+                                        description="Largest share of a contract's input lines that may be "
+                                                    "dead-lettered in the interval.")
+    serve_metrics_url: str | None = Field(None, description="Prometheus endpoint of `serve` (e.g. "
+                                                            "http://127.0.0.1:6566/metrics); unset: no serving "
+                                                            "signals.")
+    timeout_s: float = Field(2.0, gt=0, description="Timeout of each read of the online store or serving's "
+                                                    "metrics.")
+
+
 class OpenMetadataSettings(BaseModel):
     """Where lineage is published (``feature-platform lineage``, and after ``run``/``stream`` when ``url`` is set).
 
@@ -163,6 +180,12 @@ class Settings(BaseSettings):
     data_checks: DataCheckThresholds = Field(default_factory=DataCheckThresholds,
                                              description="Thresholds and budgets of `feature-check --data` (see "
                                                          "docs/data-checks.md), e.g. FP_DATA_CHECKS__PSI_MAX=0.1.")
+    rollout_store: Literal["sqlite", "redis"] = Field(
+        "sqlite", description="Where rollout state lives: `<data_dir>/rollout/rollouts.sqlite`, or Redis at "
+                              "`redis_url` (shared by serving workers on several machines).")
+    health: HealthDefaults = Field(default_factory=HealthDefaults,
+                                   description="Defaults of `feature-platform health` (docs/health.md), e.g. "
+                                               "FP_HEALTH__SERVE_METRICS_URL=http://127.0.0.1:6566/metrics.")
 
     @field_validator("data_dir", "contracts_dir", "feature_repo_dir")
     @classmethod

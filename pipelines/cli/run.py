@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from pipelines.cli.console import cluster_settings, console, progress_printer
+from pipelines.cli.console import cluster_settings, console, parse_instant, progress_printer
 from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
@@ -33,6 +33,10 @@ def run_command(
     hours: Annotated[float, typer.Option(min=0.1, help="Event-time span of the generated events, in hours.")] = 6.0,
     entities: Annotated[int, typer.Option(min=1, help="Distinct entities per source.")] = 2_000,
     show: Annotated[int, typer.Option(min=0, help="Entities to print online values for, per contract.")] = 3,
+    end: Annotated[str | None, typer.Option(help="When the generated events end, ISO 8601 (no offset: UTC; "
+                                                 "default: now). A fixed end keeps runs reproducible.")] = None,
+    null_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of optional source columns left null "
+                                                                   "(missing input data).")] = 0.002,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     cluster: Annotated[str | None, typer.Option(
         "--cluster", metavar="URL", help="Submit the Flink job to the cluster whose JobManager REST API is at URL "
@@ -46,7 +50,8 @@ def run_command(
     if events_dir is not None and events is not None:
         raise UsageError("--events (a count of generated events) and --events-dir (your own events) exclude each other")
     options = MainJobOptions(events=events or 100_000, seed=seed, hours=hours, entities=entities, show=show,
-                             events_dir=events_dir)
+                             events_dir=events_dir, end=parse_instant(end, "--end") if end is not None else None,
+                             null_rate=null_rate)
 
     @contextmanager
     def step(name: str) -> Iterator[None]:

@@ -2,11 +2,11 @@
 
 Steps, each timed: check the contracts (the one loader, every rule) and start from scratch (old events, Flink runs,
 the contracts' Delta tables and their sources' dead-letter tables removed) → generate a seeded stream of events per
-source → compute every contract in one Flink job with exactly-once Delta commits (:mod:`pipelines.jobs.compute`) →
-apply the Feast repository and load the newest values into the online store → read online values for the most active
-entities of the newest window → publish lineage when an OpenMetadata server is configured (a failure there is reported
-in the summary, never fails the run: :mod:`pipelines.lineage.hook`). Returns a :class:`MainJobSummary`; the CLI
-renders it.
+source, ending now unless ``end`` is given → compute every contract in one Flink job with exactly-once Delta commits
+(:mod:`pipelines.jobs.compute`) → apply the Feast repository and load the newest values into the online store → read
+online values for the most active entities of the newest window → publish lineage when an OpenMetadata server is
+configured (a failure there is reported in the summary, never fails the run: :mod:`pipelines.lineage.hook`). Returns a
+:class:`MainJobSummary`; the CLI renders it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,14 @@ class MainJobOptions:
     show: int = 3
     #: The user's own events instead of generated ones: one sub-folder per source (``<dir>/<source>/*.jsonl``).
     events_dir: Path | None = None
+    #: When the generated events end (UTC). ``None``: now, so freshness means something in the demo; a fixed value
+    #: keeps runs reproducible (same seed and end, same events).
+    end: datetime | None = None
+    #: Share of optional source columns left null: a little missing input data, below every shipped contract's SLA.
+    null_rate: float = 0.002
+
+    def events_end(self) -> datetime:
+        return (self.end or datetime.now(UTC)).astimezone(UTC)
 
 
 @dataclass
@@ -173,9 +181,11 @@ def generate_events(settings: Settings, contracts: list[Contract], options: Main
     for source in sorted({c.source.name for c in contracts}):
         readers = [c for c in contracts if c.source.name == source]
         folder = settings.events_dir / source
+        duration, jitter = timedelta(hours=options.hours), safe_jitter(readers)
+        # events end at `end` (the jitter may push an event up to `jitter` later, so the span starts that much earlier)
         write_events(SourceSpec.from_contracts(readers), folder, options.events, seed=options.seed,
-                     duration=timedelta(hours=options.hours), max_jitter=safe_jitter(readers),
-                     entities=options.entities)
+                     start=options.events_end() - duration - jitter, duration=duration, max_jitter=jitter,
+                     entities=options.entities, null_rate=options.null_rate)
         folders[source] = folder
     return folders
 

@@ -31,6 +31,7 @@ from pipelines.serving.fallbacks import Column, Tally, serve_group
 from pipelines.serving.limits import ClientLimits, InFlight
 from pipelines.serving.request import BadRequest, OnlineRequest, parse_request
 from pipelines.serving.resolve import NewestMajorRouter, Plan, Router, resolve
+from pipelines.serving.rollout_routing import served_versions_header
 from pipelines.serving.stores import Lookup, RedisReader, SqliteReader, Stored, StoreReader
 from pipelines.serving.values import KeyEncoder
 
@@ -57,6 +58,7 @@ class ServingApp:
 
     def __init__(self, router: Router | None = None) -> None:
         self.router: Router = router or NewestMajorRouter()
+        self._own_router = router is None  # setup() installs the rollout router unless one was given
         self.catalog: Catalog | None = None
         self.reader: StoreReader | None = None
         self.config: ServeSettings | None = None
@@ -78,6 +80,14 @@ class ServingApp:
             burst = config.client_burst if config.client_burst is not None else None
             self.client_limits = ClientLimits(share, None if burst is None else max(1, burst // workers))
         self._keys = {view.name: KeyEncoder(view.join_keys, view.key_types) for view in self.catalog.views.values()}
+        if self._own_router:
+            self.router = _rollout_router(settings, self.catalog, self._add_view)
+
+    def _add_view(self, view: ViewSpec) -> None:
+        """A view served only during a rollout (the stable major, no longer in the repository)."""
+        assert self.catalog is not None
+        self.catalog.views.setdefault(view.name, view)
+        self._keys.setdefault(view.name, KeyEncoder(view.join_keys, view.key_types))
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Read afresh, not get_settings(): a forked worker would inherit the cache its parent filled before it set
@@ -167,7 +177,8 @@ class ServingApp:
             columns, tally = await self._serve(plan, request, config.deadline_ms / 1000)
             self._count(tally)
             response = encode_response(plan.entity_columns, request.entities, plan.output_names, columns)
-            proto.response_bytes(200, [*_JSON, ("x-fallbacks", str(tally.fallback_count))], response)
+            proto.response_bytes(200, [*_JSON, ("x-fallbacks", str(tally.fallback_count)),
+                                       ("x-served-versions", served_versions_header(plan.groups))], response)
             return 200
         finally:
             self.in_flight.leave()
@@ -232,6 +243,16 @@ class ServingApp:
             self._child(metrics.FALLBACKS, view, feature, kind).inc(count)
         for (contract, major), count in tally.versions.items():
             self._child(metrics.VERSION_REQUESTS, contract, str(major)).inc(count)
+
+
+def _rollout_router(settings: Settings, catalog: Catalog, add_view: Any) -> Router:
+    """Per-entity rollout routing over the shared rollout store (:mod:`pipelines.serving.rollout_routing`)."""
+    from pipelines.rollout.router import RolloutRouter
+    from pipelines.rollout.store import open_rollout_store
+    from pipelines.serving.rollout_routing import RolloutViewRouter
+
+    store = open_rollout_store(settings.rollout_store, settings.data_dir, settings.redis_url)
+    return RolloutViewRouter(RolloutRouter(store), catalog.project, add_view)
 
 
 #: What Granian loads in each worker (``pipelines.serving.app:app``).
