@@ -5,8 +5,9 @@
   ``row_count_growth_max`` (a replay that duplicated a backlog) warns.
 * **Distribution** (``data-distribution-shift``): like with like: the rows the newest version added (``ingested_at``
   newer than any row of the previous version; all rows when the newest version rewrote the table) against the
-  previous version's rows over the same number of steps (its newest), complete steps only on both sides (a bounded
-  run's end-of-input flush emits windows that hold only part of their events: :func:`complete_steps`), per feature, nulls left out (the null-rate check covers them). Numeric features: the population stability
+  previous version's rows over the same number of steps (its newest), complete steps only on both sides, cut at the
+  newest version's bounds (warm-up windows after the first event and a bounded run's end-of-input flush hold only
+  part of their events: :func:`complete_steps`), per feature, nulls left out (the null-rate check covers them). Numeric features: the population stability
   index over ``shift_bins`` quantile bins of the previous rows, and the two-sample Kolmogorov-Smirnov statistic.
   Strings and booleans: the PSI over the previous version's ``shift_bins - 1`` most common values plus "other".
   Either statistic above its threshold (``psi_max``, ``ks_max``) warns. Fewer than ``shift_min_rows`` rows on either
@@ -130,17 +131,26 @@ def feature_shift(feature: str, previous: pa.ChunkedArray, current: pa.ChunkedAr
     return Shift(feature, categorical_psi(before, after, thresholds.shift_bins), None, len(before), len(after))
 
 
-def complete_steps(contract: Contract, table: pa.Table, newest_end: object | None = None) -> pa.Table:
-    """Rows of complete steps only: a bounded run's end-of-input flush also emits the windows that end after the last
-    event (up to ``max_window - step`` later), each holding only part of a window's events; they are left out.
-    ``newest_end`` is the newest ``window_end`` of the whole table version (default: of ``table``)."""
+def complete_steps(contract: Contract, table: pa.Table, span: pa.Table | None = None) -> pa.Table:
+    """Rows of complete steps only: windows whose whole span lies inside the input the job saw.
+
+    A window holds ``max_window`` of events, so the first windows after the earliest event (a bounded run's start,
+    or a stream's first hour) and a bounded run's end-of-input flush (windows ending up to ``max_window - step``
+    after the last event) each hold only part of their events: on a 2-hour demo half the steps are such warm-up or
+    flush steps, and comparing them with full windows is a shift of the run's edges, not of the data. Both edges
+    are cut, ``max_window - step`` from the oldest and from the newest ``window_end`` of ``span`` (default:
+    ``table``; pass the whole newest table version so an older version is cut at the same bounds).
+    """
     if WINDOW_END not in table.column_names or table.num_rows == 0:
         return table
-    newest = newest_end if newest_end is not None else pc.max(table[WINDOW_END]).as_py()
-    if newest is None:
+    span = table if span is None or WINDOW_END not in span.column_names or span.num_rows == 0 else span
+    oldest, newest = pc.min(span[WINDOW_END]).as_py(), pc.max(span[WINDOW_END]).as_py()
+    if oldest is None or newest is None:
         return table
-    last_complete = newest - (contract.max_window - contract.step)
-    return table.filter(pc.less_equal(table[WINDOW_END], pa.scalar(last_complete, table[WINDOW_END].type)))
+    partial = contract.max_window - contract.step
+    end_type = table[WINDOW_END].type
+    return table.filter(pc.and_(pc.greater_equal(table[WINDOW_END], pa.scalar(oldest + partial, end_type)),
+                                pc.less_equal(table[WINDOW_END], pa.scalar(newest - partial, end_type))))
 
 
 def newest_steps(table: pa.Table, steps: int) -> pa.Table:
@@ -154,11 +164,16 @@ def newest_steps(table: pa.Table, steps: int) -> pa.Table:
 
 def like_with_like(contract: Contract, previous: pa.Table, current: pa.Table) -> tuple[pa.Table, pa.Table]:
     """(previous side, current side) of the comparison: the newest version's added rows of complete steps, against
-    the previous version's complete steps over the same number of steps (its newest ones), so neither side holds the
-    end-of-input flush and both span the same time."""
-    newest = pc.max(current[WINDOW_END]).as_py() if WINDOW_END in current.column_names and current.num_rows else None
-    added = complete_steps(contract, rows_added(previous, current), newest)
-    before = complete_steps(contract, previous)
+    the previous version's complete steps over the same number of steps (its newest ones), so neither side holds
+    warm-up or end-of-input flush windows and both span the same time.
+
+    Both sides are cut at the bounds of the newest version (:func:`complete_steps` with ``span=current``): an older
+    version of an append-only table is a prefix of the newest one, so its own newest steps are mid-stream steps
+    (complete when emitted), not a flush; cutting them by the older version's own newest ``window_end`` would leave
+    only its oldest steps, the warm-up windows at the start of the input.
+    """
+    added = complete_steps(contract, rows_added(previous, current), current)
+    before = complete_steps(contract, previous, current)
     if WINDOW_END in added.column_names and added.num_rows:
         before = newest_steps(before, len(pc.unique(added[WINDOW_END])))
     return before, added
