@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     feature_repo_dir: Path = Field(Path("feature_repo"), description="The Feast repository.")
     parallelism: int = Field(2, ge=1, le=64, description="Flink parallelism of the local mini-cluster.")
     checkpoint_interval_ms: int = Field(2000, ge=100, description="Flink checkpoint interval.")
+    parse_once: Literal["auto", "on", "off"] = Field(
+        "auto", description="Parse each JSON line once with the platform's Java functions (`auto`: when they can be "
+                            "built, else the plain SQL; `on`: required; `off`: plain SQL). Same results either way.")
     jvm_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mg]$", description="Maximum heap of the local Flink JVM.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka brokers, for sources read from Kafka.")
     kafka_group_id: str = Field("feature-platform", min_length=1, description="Consumer group of the Flink job.")

@@ -49,6 +49,8 @@ class FlinkOptions:
     runtime_mode: Literal["streaming", "batch"] = "streaming"
     #: Extra connector jars (``pipeline.jars``), e.g. the Kafka connector; empty for the embedded default.
     jars: tuple[Path, ...] = ()
+    #: How lines are parsed: ``auto`` / ``on`` / ``off`` (see :mod:`pipelines.flink.parse_once`).
+    parse_once: Literal["auto", "on", "off"] = "auto"
 
 
 def flink_configuration(options: FlinkOptions) -> dict[str, str]:

@@ -187,6 +187,7 @@ def run_backfill(contracts: Sequence[Contract], events_dir_per_source: Mapping[s
         f"window_end in [{start.isoformat()}, {end.isoformat()})")
     options = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
                            checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
+                           parse_once=settings.parse_once,
                            runtime_mode="batch")
     try:
         job = run_job(job_sql, options)

@@ -86,6 +86,7 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
     input_lines = dict(resolved.input_lines)
     options = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
                            checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
+                           parse_once=settings.parse_once,
                            jars=resolved.jars, idle_timeout=None)  # bounded sources: see environment.py
 
     ledger = Ledger(run_dir)
