@@ -20,8 +20,10 @@ from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
+from pipelines.delta.write import read_csv_parts
 from pipelines.jobs.backfill import run_backfill
 from pipelines.jobs.compute import run_contracts
+from pipelines.layout import finished_files
 from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
 
 pytestmark = pytest.mark.e2e
@@ -65,9 +67,17 @@ def _committed(settings: Settings, contracts: list[Contract]) -> dict[str, pd.Da
     return tables
 
 
-def _dead_letters(settings: Settings) -> Counter:
-    frame = DeltaTable(str(settings.delta_table_path(dead_letters.table_name("transactions")))).to_pandas()
-    return Counter(zip(frame["reason"], frame["contract"], frame["payload"].fillna(""), strict=True))
+def _dead_letters(settings: Settings, mode: str) -> Counter:
+    """(reason, contract, payload) of every dead letter: committed to Delta (streaming), or the part files a backfill
+    keeps in its run folder (batch)."""
+    if mode == "streaming":
+        frame = DeltaTable(str(settings.delta_table_path(dead_letters.table_name("transactions")))).to_pandas()
+        return Counter(zip(frame["reason"], frame["contract"], frame["payload"].fillna(""), strict=True))
+    found: Counter = Counter()
+    for folder in settings.flink_dir.rglob("dead_letters"):  # <run>/<table>/dead_letters
+        frame = read_csv_parts(finished_files(folder), dead_letters.PART_SCHEMA).to_pandas()
+        found.update(zip(frame["reason"], [folder.parent.name] * len(frame), frame["line"].fillna(""), strict=True))
+    return found
 
 
 @pytest.mark.parametrize("mode", ["streaming", "batch"])
@@ -83,7 +93,7 @@ def test_parse_once_and_plain_sql_commit_the_same_rows_and_dead_letters(corpus, 
             run_backfill(contracts, {"transactions": events}, settings,
                          start=pd.Timestamp("2025-12-01", tz="UTC").to_pydatetime(),
                          end=pd.Timestamp("2026-02-01", tz="UTC").to_pydatetime())
-        results[parse_once] = (_committed(settings, contracts), _dead_letters(settings))
+        results[parse_once] = (_committed(settings, contracts), _dead_letters(settings, mode))
     (rows_off, dead_off), (rows_on, dead_on) = results["off"], results["on"]
     for table, frame in rows_off.items():
         assert len(frame) > 0
