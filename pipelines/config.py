@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         "auto", description="Parse each JSON line once with the platform's Java functions (`auto`: when they can be "
                             "built, else the plain SQL; `on`: required; `off`: plain SQL). Same results either way.")
     jvm_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mg]$", description="Maximum heap of the local Flink JVM.")
+    max_line_bytes: int = Field(1 << 20, ge=64, le=1 << 30,
+                                description="Longest usable event line (bytes in files, characters in Kafka "
+                                            "records); a longer one is a dead letter `too_large`.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka brokers, for sources read from Kafka.")
     kafka_group_id: str = Field("feature-platform", min_length=1, description="Consumer group of the Flink job.")
     kafka_topics: dict[str, str] = Field(default_factory=dict,

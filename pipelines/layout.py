@@ -28,6 +28,9 @@ DEAD_LETTER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("line", "STRING"),
 )
 
+#: Characters of the raw line a dead letter keeps (``line``; ``payload`` in Delta): a longer line is cut there.
+DEAD_LETTER_LINE_CHARS = 4096
+
 #: Good events in a window row's last step: the commit stage sums it to prove accepted + dead letters == input.
 ACCEPTED_IN_STEP = "_accepted_in_step"
 #: Columns the feature part files carry after the Delta columns; read by the commit stage, never written to Delta.

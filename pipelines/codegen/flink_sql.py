@@ -53,12 +53,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from pipelines.contracts.model import Column, Contract, Feature
 from pipelines.layout import (
     ACCEPTED_IN_STEP,
     CSV_NULL_LITERAL,
     DEAD_LETTER_COLUMNS,
+    DEAD_LETTER_LINE_CHARS,
     HIDDEN_FEATURE_COLUMNS,
     WINDOW_END,
     WINDOW_START,
@@ -77,12 +79,20 @@ FLINK_TYPES: dict[str, str] = {
 }
 
 LINE = "_line"
+#: TRUE when the line was longer than the limit (files: the reader kept its first ``max_line_bytes`` bytes).
+LINE_TOO_LARGE = "_line_too_large"
 ROWTIME = "_rowtime"
 ERROR_REASON = "_error_reason"
 SOURCE_FILE = "_source_file"
 #: Kafka metadata columns of a Kafka source table (they make its ``_source_file``).
 KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET = "_kafka_topic", "_kafka_partition", "_kafka_offset"
 ROWTIME_SENTINEL = "TIMESTAMP '1970-01-01 00:00:00'"
+#: Longest line used, in bytes for files and characters for Kafka record values; longer ones are ``too_large``.
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+#: How a file source reads lines: the platform's ``fp-lines`` format (:mod:`pipelines.jvm.line_format`; any bytes,
+#: exact restore positions) or the ``csv`` fallback when its jar cannot be built (a line holding U+0001 or bytes that
+#: are not UTF-8 fails the job there).
+LineFormat = Literal["fp-lines", "csv"]
 #: ``CAST(TIMESTAMP(3) AS STRING)`` is always ``yyyy-MM-dd HH:mm:ss.SSS``: the prefix used by ``last``.
 _TIMESTAMP_TEXT_WIDTH = 23
 
@@ -194,14 +204,21 @@ def _group_by_source(contracts: Sequence[Contract]) -> list[_SourceGroup]:
     return result
 
 
-def source_table_ddl(group: _SourceGroup, location: SourceLocation | str) -> str:
-    """The source table: one raw line per row, the rowtime and the watermark; the connector depends on the location.
+def source_table_ddl(group: _SourceGroup, location: SourceLocation | str, *, line_format: LineFormat = "fp-lines",
+                     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> str:
+    """The source table: one raw line per row, whether it was too large, the rowtime and the watermark; the
+    connector depends on the location.
 
     A file source names the file in ``_source_file``; a Kafka source names ``kafka://<topic>/<partition>/<offset>``
     (from the connector's metadata), so a dead letter can be found again either way.
     """
     location = FileSource(location) if isinstance(location, str) else location
+    if max_line_bytes < 1:
+        raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
     rowtime = f"COALESCE({_parse_timestamp(_json_value(group.event_time))}, {ROWTIME_SENTINEL})"
+    reads_lines = isinstance(location, FileSource) and line_format == "fp-lines"
+    too_large = (f"  {LINE_TOO_LARGE} BOOLEAN,\n" if reads_lines
+                 else f"  {LINE_TOO_LARGE} AS CHAR_LENGTH({LINE}) > {max_line_bytes},\n")
     if isinstance(location, KafkaSource):
         origin = (f"  {KAFKA_TOPIC} STRING METADATA FROM 'topic' VIRTUAL,\n"
                   f"  {KAFKA_PARTITION} INT METADATA FROM 'partition' VIRTUAL,\n"
@@ -210,27 +227,35 @@ def source_table_ddl(group: _SourceGroup, location: SourceLocation | str) -> str
                   f"CAST({KAFKA_OFFSET} AS STRING)),\n")
     else:
         origin = f"  {SOURCE_FILE} STRING METADATA FROM 'file.path' VIRTUAL,\n"
+    columns = too_large + origin if reads_lines else origin + too_large
     options = "".join(f"  {quote_literal(key)} = {quote_literal(value)},\n"
                       for key, value in _connector_options(location))
     return (
         f"CREATE TEMPORARY TABLE {_table(group.name, 'source')} (\n"
         f"  {LINE} STRING,\n"
-        f"{origin}"
+        f"{columns}"
         f"  {ROWTIME} AS {rowtime},\n"
         f"  WATERMARK FOR {ROWTIME} AS {ROWTIME} - {interval(group.max_lateness)}\n"
         f") WITH (\n"
         f"{options}"
-        f"{_line_format(location)}"
+        f"{_line_format(location, line_format, max_line_bytes)}"
         f")"
     )
 
 
-def _line_format(location: SourceLocation) -> str:
-    """One row per line. Files use ``csv`` with one column (no quote, a field delimiter JSON never holds unescaped):
-    the ``raw`` format's file reader (Flink 2.3 ``DeserializationSchemaAdapter``) forgets, after a restore, the
-    records it skipped, so the restored job's checkpoints count from 0 and a second restore re-reads the input."""
+def _line_format(location: SourceLocation, line_format: LineFormat, max_line_bytes: int) -> str:
+    """One row per line or record, whatever its bytes.
+
+    Kafka: ``raw`` (the record value; its position is the offset). Files: ``fp-lines``, the platform's own format
+    (tools/formats/fp-lines): Flink 2.3's ``raw`` file reader (``DeserializationSchemaAdapter``) forgets, after a
+    restore, the records it skipped, so the restored job's checkpoints count from 0 and a second restore re-reads the
+    input; its ``csv`` reader keeps exact positions but fails the job on a line holding its delimiter (U+0001) or
+    bytes that are not UTF-8, and splits a line at a lone CR. ``csv`` remains the fallback when the ``fp-lines`` jar
+    cannot be built."""
     if isinstance(location, KafkaSource):
         return "  'format' = 'raw',\n  'raw.charset' = 'UTF-8'\n"
+    if line_format == "fp-lines":
+        return f"  'format' = 'fp-lines',\n  'fp-lines.max-line-bytes' = '{max_line_bytes}'\n"
     return ("  'format' = 'csv',\n  'csv.field-delimiter' = U&'\\0001',\n"
             "  'csv.disable-quote-character' = 'true',\n  'csv.allow-comments' = 'false'\n")
 
@@ -274,7 +299,9 @@ def _required_columns(contract: Contract) -> list[str]:
 def error_reason_expression(contract: Contract, max_lateness: timedelta) -> str:
     """The CASE expression that names why a line cannot be used (NULL when it can)."""
     source = contract.source
-    rules = [(f"{LINE} IS NULL OR NOT ({LINE} IS JSON OBJECT)", "malformed_json")]
+    rules = [(LINE_TOO_LARGE, "too_large"),
+             (f"POSITION(U&'\\FFFD' IN {LINE}) > 0", "invalid_utf8"),
+             (f"{LINE} IS NULL OR NOT ({LINE} IS JSON OBJECT)", "malformed_json")]
     for column in _required_columns(contract):
         rules.append((f"{_json_value(column)} IS NULL", f"missing_{column}"))
         if column == source.event_time:
@@ -434,7 +461,7 @@ def dead_letter_insert(contract: Contract) -> str:
     return (
         f"INSERT INTO {_table(contract.table_name, 'dead_letters')}\n"
         f"SELECT {ERROR_REASON}, {quote_literal(contract.source.name)}, {SOURCE_FILE}, "
-        f"CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), {LINE}\n"
+        f"CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), SUBSTR({LINE}, 1, {DEAD_LETTER_LINE_CHARS})\n"
         f"FROM {_table(contract.table_name, 'classified')}\n"
         f"WHERE {ERROR_REASON} IS NOT NULL"
     )
@@ -444,13 +471,15 @@ def dead_letter_insert(contract: Contract) -> str:
 
 
 def build_job_sql(contracts: Sequence[Contract], source_paths: Mapping[str, SourceLocation | str],
-                  outputs: Mapping[str, OutputPaths]) -> JobSql:
+                  outputs: Mapping[str, OutputPaths], *, line_format: LineFormat = "fp-lines",
+                  max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> JobSql:
     """The SQL of one job running every contract: shared source tables, per-contract views, sinks and INSERTs.
 
     ``source_paths`` maps a source name to where its JSON lines come from: a
     :data:`~pipelines.sources.location.SourceLocation` (files or a Kafka topic), or a bare string meaning a bounded
     file source; ``outputs`` maps a contract's ``table_name`` to its output folders. Paths are used as given (pass
-    ``file://`` URIs for local folders).
+    ``file://`` URIs for local folders). ``line_format`` says how file sources read lines (the job then needs the
+    ``fp-lines`` jar: :func:`pipelines.jvm.line_format.line_reader`); ``max_line_bytes`` bounds a usable line.
     """
     if not contracts:
         raise ValueError("no contracts to run")
@@ -462,7 +491,8 @@ def build_job_sql(contracts: Sequence[Contract], source_paths: Mapping[str, Sour
     for group in _group_by_source(contracts):
         if group.name not in source_paths:
             raise ValueError(f"no events path for source `{group.name}`")
-        ddl.append(source_table_ddl(group, source_paths[group.name]))
+        ddl.append(source_table_ddl(group, source_paths[group.name], line_format=line_format,
+                                       max_line_bytes=max_line_bytes))
         for contract in group.contracts:
             table = contract.table_name
             if table not in outputs:

@@ -53,14 +53,19 @@ class CommitResult:
 
 
 def read_csv_parts(files: list[Path], schema: pa.Schema) -> pa.Table:
-    """Read header-less CSV part files with exactly the types of ``schema`` (timestamps read as UTC)."""
+    """Read header-less CSV part files with exactly the types of ``schema`` (timestamps read as UTC).
+
+    Values may hold line breaks: Flink's CSV writer quotes a value holding CR or LF (a dead letter's raw line with a
+    lone CR, a key decoded from a JSON ``\\r`` escape), so quoted values are allowed to span lines."""
     if not files:
         return schema.empty_table()
     read_types = {f.name: (pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type) for f in schema}
     options = pacsv.ConvertOptions(column_types=read_types, null_values=[CSV_NULL_LITERAL],
                                    strings_can_be_null=True, quoted_strings_can_be_null=False)
     read = pacsv.ReadOptions(column_names=schema.names)
-    tables = [pacsv.read_csv(path, read_options=read, convert_options=options) for path in _non_empty(files)]
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    tables = [pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=options)
+              for path in _non_empty(files)]
     if not tables:
         return schema.empty_table()
     table = pa.concat_tables(tables)

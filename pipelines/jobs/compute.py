@@ -38,6 +38,7 @@ from pipelines.flink.monitor import JobMetrics
 from pipelines.flink.running import TERMINAL_STATES, start_job, stop_orphaned_jvm
 from pipelines.jobs.compute_summary import RunSummary, summarise
 from pipelines.jobs.run_state import FlinkAttempt, RunState, load_run_state, save_run_state
+from pipelines.jvm.line_format import line_reader
 from pipelines.sources.location import SourceLocation
 from pipelines.sources.resolve import resolve_bounded_sources
 
@@ -82,7 +83,8 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
         raise UsageError(f"no events folder for source(s): {sorted(missing)}")
     resolved = resolve_bounded_sources({name: events_dir_per_source[name] for name in sources})
     outputs = {c.table_name: _output_paths(run_dir, c.table_name) for c in contracts}
-    job_sql = build_job_sql(contracts, resolved.locations, outputs)
+    job_sql = build_job_sql(contracts, resolved.locations, outputs, line_format=line_reader().format,
+                            max_line_bytes=settings.max_line_bytes)
     input_lines = dict(resolved.input_lines)
     options = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
                            checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,

@@ -101,11 +101,11 @@ def test_flink_evaluates_the_rendered_filter() -> None:
     }
     env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
     env.get_config().set("parallelism.default", "1")
-    values = ", ".join("('" + line.replace("'", "''") + "')" for line in lines)
+    values = ", ".join("('" + line.replace("'", "''") + "', FALSE)" for line in lines)
     # The classification without the watermark rule (batch VALUES have no rowtime): everything up to `filtered`.
     case = error_reason_expression(contract, contract.source.allowed_lateness)
     case = case.split("    WHEN _rowtime <=")[0] + "    ELSE NULL\n  END"
-    table = env.sql_query(f"SELECT _line, {case} AS reason FROM (VALUES {values}) AS t(_line)")
+    table = env.sql_query(f"SELECT _line, {case} AS reason FROM (VALUES {values}) AS t(_line, _line_too_large)")
     with table.execute().collect() as rows:
         got = {row[0]: row[1] for row in rows}
     assert got == lines

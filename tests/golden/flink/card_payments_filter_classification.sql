@@ -1,4 +1,6 @@
 CASE
+    WHEN _line_too_large THEN 'too_large'
+    WHEN POSITION(U&'\FFFD' IN _line) > 0 THEN 'invalid_utf8'
     WHEN _line IS NULL OR NOT (_line IS JSON OBJECT) THEN 'malformed_json'
     WHEN JSON_VALUE(_line, '$.user_id') IS NULL THEN 'missing_user_id'
     WHEN JSON_VALUE(_line, '$.event_ts') IS NULL THEN 'missing_event_ts'

@@ -1,15 +1,14 @@
 CREATE TEMPORARY TABLE `transactions__source` (
   _line STRING,
+  _line_too_large BOOLEAN,
   _source_file STRING METADATA FROM 'file.path' VIRTUAL,
   _rowtime AS COALESCE(TRY_CAST(REPLACE(REPLACE(JSON_VALUE(_line, '$.event_ts'), 'T', ' '), 'Z', '') AS TIMESTAMP(3)), TIMESTAMP '1970-01-01 00:00:00'),
   WATERMARK FOR _rowtime AS _rowtime - INTERVAL '0 00:01:00.000' DAY TO SECOND(3)
 ) WITH (
   'connector' = 'filesystem',
   'path' = 'file:///events/transactions',
-  'format' = 'csv',
-  'csv.field-delimiter' = U&'\0001',
-  'csv.disable-quote-character' = 'true',
-  'csv.allow-comments' = 'false'
+  'format' = 'fp-lines',
+  'fp-lines.max-line-bytes' = '1048576'
 );
 
 CREATE TEMPORARY VIEW `merchant_risk_profile_v2__classified` AS
@@ -22,6 +21,8 @@ SELECT
   _line,
   _source_file,
   CASE
+    WHEN _line_too_large THEN 'too_large'
+    WHEN POSITION(U&'\FFFD' IN _line) > 0 THEN 'invalid_utf8'
     WHEN _line IS NULL OR NOT (_line IS JSON OBJECT) THEN 'malformed_json'
     WHEN JSON_VALUE(_line, '$.merchant_id') IS NULL THEN 'missing_merchant_id'
     WHEN JSON_VALUE(_line, '$.event_ts') IS NULL THEN 'missing_event_ts'
@@ -88,6 +89,6 @@ FROM TABLE(TUMBLE(TABLE `merchant_risk_profile_v2__good`, DESCRIPTOR(_rowtime), 
 GROUP BY `merchant_id`, window_start, window_end;
 
 INSERT INTO `merchant_risk_profile_v2__dead_letters`
-SELECT _error_reason, 'transactions', _source_file, CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), _line
+SELECT _error_reason, 'transactions', _source_file, CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), SUBSTR(_line, 1, 4096)
 FROM `merchant_risk_profile_v2__classified`
 WHERE _error_reason IS NOT NULL;

@@ -1,15 +1,14 @@
 CREATE TEMPORARY TABLE `clicks__source` (
   _line STRING,
+  _line_too_large BOOLEAN,
   _source_file STRING METADATA FROM 'file.path' VIRTUAL,
   _rowtime AS COALESCE(TRY_CAST(REPLACE(REPLACE(JSON_VALUE(_line, '$.event_ts'), 'T', ' '), 'Z', '') AS TIMESTAMP(3)), TIMESTAMP '1970-01-01 00:00:00'),
   WATERMARK FOR _rowtime AS _rowtime - INTERVAL '0 00:00:10.000' DAY TO SECOND(3)
 ) WITH (
   'connector' = 'filesystem',
   'path' = 'file:///events/clicks',
-  'format' = 'csv',
-  'csv.field-delimiter' = U&'\0001',
-  'csv.disable-quote-character' = 'true',
-  'csv.allow-comments' = 'false'
+  'format' = 'fp-lines',
+  'fp-lines.max-line-bytes' = '1048576'
 );
 
 CREATE TEMPORARY VIEW `session_clickstream_v0__classified` AS
@@ -22,6 +21,8 @@ SELECT
   _line,
   _source_file,
   CASE
+    WHEN _line_too_large THEN 'too_large'
+    WHEN POSITION(U&'\FFFD' IN _line) > 0 THEN 'invalid_utf8'
     WHEN _line IS NULL OR NOT (_line IS JSON OBJECT) THEN 'malformed_json'
     WHEN JSON_VALUE(_line, '$.session_id') IS NULL THEN 'missing_session_id'
     WHEN JSON_VALUE(_line, '$.event_ts') IS NULL THEN 'missing_event_ts'
@@ -90,6 +91,6 @@ FROM TABLE(HOP(TABLE `session_clickstream_v0__good`, DESCRIPTOR(_rowtime), INTER
 GROUP BY `session_id`, window_start, window_end;
 
 INSERT INTO `session_clickstream_v0__dead_letters`
-SELECT _error_reason, 'clicks', _source_file, CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), _line
+SELECT _error_reason, 'clicks', _source_file, CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3)), SUBSTR(_line, 1, 4096)
 FROM `session_clickstream_v0__classified`
 WHERE _error_reason IS NOT NULL;

@@ -4,6 +4,7 @@ CREATE TEMPORARY TABLE `transactions__source` (
   _kafka_partition INT METADATA FROM 'partition' VIRTUAL,
   _kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
   _source_file AS CONCAT('kafka://', _kafka_topic, '/', CAST(_kafka_partition AS STRING), '/', CAST(_kafka_offset AS STRING)),
+  _line_too_large AS CHAR_LENGTH(_line) > 1048576,
   _rowtime AS COALESCE(TRY_CAST(REPLACE(REPLACE(JSON_VALUE(_line, '$.event_ts'), 'T', ' '), 'Z', '') AS TIMESTAMP(3)), TIMESTAMP '1970-01-01 00:00:00'),
   WATERMARK FOR _rowtime AS _rowtime - INTERVAL '0 00:00:30.000' DAY TO SECOND(3)
 ) WITH (
