@@ -81,7 +81,7 @@ def test_the_functions_return_what_flinks_json_functions_return(tmp_path: Path) 
     for statement in function_ddl():
         env.execute_sql(statement)
     env.execute_sql(f"CREATE TEMPORARY TABLE src (_line STRING) WITH ('connector' = 'filesystem', "
-                    f"'path' = '{events.as_uri()}',\n{_line_format(FileSource(events.as_uri()))})")
+                    f"'path' = '{events.as_uri()}',\n{_line_format(FileSource(events.as_uri()), 'csv', 1 << 20)})")
     pairs = ", ".join(f"JSON_VALUE(_line, '$.{k}'), {JSON_VALUE_FUNCTION}(_line, '{k}')" for k in KEYS)
     query = f"SELECT _line, _line IS JSON OBJECT, {IS_JSON_OBJECT_FUNCTION}(_line), {pairs} FROM src"
     with env.sql_query(query).execute().collect() as results:
