@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from pipelines.contracts.model import Column, Contract, Feature
+from pipelines.contracts.model import Contract, EventTimeFormat, Feature
 from pipelines.layout import (
     ACCEPTED_IN_STEP,
     CSV_NULL_LITERAL,
@@ -154,18 +154,51 @@ def _json_value(column: str) -> str:
     return f"JSON_VALUE({LINE}, '$.{column}')"
 
 
-def _parse_timestamp(raw: str) -> str:
-    # ISO-8601 'T' separator and 'Z' suffix are rewritten to the SQL form that TRY_CAST understands.
-    return f"TRY_CAST(REPLACE(REPLACE({raw}, 'T', ' '), 'Z', '') AS TIMESTAMP(3))"
+#: Epoch unit → the factor to milliseconds (``epoch_*`` event-time formats).
+_EPOCH_TO_MILLIS = {"epoch_s": "1000", "epoch_ms": "1", "epoch_us": "0.001"}
+#: Largest epoch value accepted, in milliseconds: 9999-12-31T23:59:59.999Z (beyond it the conversion would fail).
+_MAX_EPOCH_MILLIS = 253_402_300_799_999
 
 
-def _parse(column: str, column_type: str) -> str:
+def _parse_timestamp(raw: str, time_format: EventTimeFormat = "iso8601") -> str:
+    """``raw`` (text) as a UTC ``TIMESTAMP(3)``, NULL when it is not a time in ``time_format``."""
+    if time_format == "iso8601":
+        return _parse_iso8601(raw)
+    millis = f"TRY_CAST({raw} AS DECIMAL(38, 6)) * {_EPOCH_TO_MILLIS[time_format]}"
+    return (f"CASE WHEN {millis} BETWEEN 0 AND {_MAX_EPOCH_MILLIS} "
+            f"THEN CAST(TO_TIMESTAMP_LTZ(CAST({millis} AS BIGINT), 3) AS TIMESTAMP(3)) END")
+
+
+def _parse_iso8601(raw: str) -> str:
+    # 'T' and 'Z' are rewritten to the SQL form TRY_CAST understands; a trailing offset ``+hh:mm``/``-hh:mm`` (found by
+    # position, cheaper than a regular expression on every line) is cut off and subtracted, giving UTC.
+    utc = f"TRY_CAST(REPLACE(REPLACE({raw}, 'T', ' '), 'Z', '') AS TIMESTAMP(3))"
+    length = f"CHAR_LENGTH({raw})"
+    local = f"TRY_CAST(REPLACE(SUBSTR({raw}, 1, {length} - 6), 'T', ' ') AS TIMESTAMP(3))"
+    minutes = (f"(TRY_CAST(SUBSTR({raw}, {length} - 4, 2) AS INT) * 60 + "
+               f"TRY_CAST(SUBSTR({raw}, {length} - 1, 2) AS INT))")
+    sign, colon = f"SUBSTR({raw}, {length} - 5, 1)", f"SUBSTR({raw}, {length} - 2, 1)"
+    return (f"CASE WHEN {colon} <> ':' THEN {utc} "
+            f"WHEN {sign} = '+' THEN TIMESTAMPADD(MINUTE, -{minutes}, {local}) "
+            f"WHEN {sign} = '-' THEN TIMESTAMPADD(MINUTE, {minutes}, {local}) "
+            f"ELSE {utc} END")
+
+
+def _parse(column: str, column_type: str, time_format: EventTimeFormat = "iso8601") -> str:
+    """A source column parsed from the line; ``time_format`` applies to a timestamp column (the event time's)."""
     raw = _json_value(column)
     if column_type == "string":
         return raw
     if column_type == "timestamp":
-        return _parse_timestamp(raw)
+        return _parse_timestamp(raw, time_format)
     return f"TRY_CAST({raw} AS {FLINK_TYPES[column_type]})"
+
+
+def _parse_column(contract: Contract, column: str) -> str:
+    """A column of ``contract``'s source, parsed with the event-time format when it is the event time."""
+    source = contract.source
+    time_format = source.event_time_format if column == source.event_time else "iso8601"
+    return _parse(column, source.columns[column].type, time_format)
 
 
 def _table(*parts: str) -> str:
@@ -179,6 +212,7 @@ def _table(*parts: str) -> str:
 class _SourceGroup:
     name: str
     event_time: str
+    event_time_format: EventTimeFormat
     max_lateness: timedelta
     contracts: tuple[Contract, ...]
 
@@ -193,14 +227,18 @@ def _group_by_source(contracts: Sequence[Contract]) -> list[_SourceGroup]:
         if len(event_times) != 1:
             raise ValueError(f"contracts reading source `{name}` disagree on its event-time column: "
                              f"{sorted(event_times)}")
+        time_formats = {c.source.event_time_format for c in members}
+        if len(time_formats) != 1:
+            raise ValueError(f"contracts reading source `{name}` disagree on its event-time format: "
+                             f"{sorted(time_formats)}")
         declared: dict[str, str] = {}
         for contract in members:
             for column, spec in contract.source.columns.items():
                 if declared.setdefault(column, spec.type) != spec.type:
                     raise ValueError(f"contracts reading source `{name}` disagree on the type of `{column}`: "
                                      f"{declared[column]} vs {spec.type}")
-        result.append(_SourceGroup(name, event_times.pop(), max(c.source.allowed_lateness for c in members),
-                                   tuple(members)))
+        result.append(_SourceGroup(name, event_times.pop(), time_formats.pop(),
+                                   max(c.source.allowed_lateness for c in members), tuple(members)))
     return result
 
 
@@ -215,7 +253,8 @@ def source_table_ddl(group: _SourceGroup, location: SourceLocation | str, *, lin
     location = FileSource(location) if isinstance(location, str) else location
     if max_line_bytes < 1:
         raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
-    rowtime = f"COALESCE({_parse_timestamp(_json_value(group.event_time))}, {ROWTIME_SENTINEL})"
+    rowtime = (f"COALESCE({_parse_timestamp(_json_value(group.event_time), group.event_time_format)}, "
+               f"{ROWTIME_SENTINEL})")
     reads_lines = isinstance(location, FileSource) and line_format == "fp-lines"
     too_large = (f"  {LINE_TOO_LARGE} BOOLEAN,\n" if reads_lines
                  else f"  {LINE_TOO_LARGE} AS CHAR_LENGTH({LINE}) > {max_line_bytes},\n")
@@ -305,10 +344,11 @@ def error_reason_expression(contract: Contract, max_lateness: timedelta) -> str:
     for column in _required_columns(contract):
         rules.append((f"{_json_value(column)} IS NULL", f"missing_{column}"))
         if column == source.event_time:
-            rules.append((f"{_parse_timestamp(_json_value(column))} IS NULL", "bad_event_time"))
+            rules.append((f"{_parse_column(contract, column)} IS NULL", "bad_event_time"))
     for name, spec in source.columns.items():
         if spec.type != "string" and name != source.event_time:
-            rules.append((f"{_json_value(name)} IS NOT NULL AND {_parse(name, spec.type)} IS NULL", f"bad_{name}"))
+            rules.append((f"{_json_value(name)} IS NOT NULL AND {_parse_column(contract, name)} IS NULL",
+                          f"bad_{name}"))
     if source.filter is not None:
         rules.append((f"({source_filter_sql(contract)}) IS NOT TRUE", "filtered"))
     late_bound = f"CURRENT_WATERMARK({ROWTIME})"
@@ -333,7 +373,7 @@ def source_filter_sql(contract: Contract) -> str:
     if contract.source.filter is None:
         raise ValueError(f"contract `{contract.name}` has no source filter")
     safe = parse_filter(contract.source.filter, {name: spec.type for name, spec in columns.items()})
-    return safe.render(lambda name: _parse(name, columns[name].type))
+    return safe.render(lambda name: _parse_column(contract, name))
 
 
 def _used_columns(contract: Contract) -> list[str]:
@@ -346,8 +386,7 @@ def _used_columns(contract: Contract) -> list[str]:
 
 
 def classified_view_ddl(contract: Contract, group: _SourceGroup) -> str:
-    columns: Mapping[str, Column] = contract.source.columns
-    parsed = "".join(f"  {_parse(name, columns[name].type)} AS {quote_identifier(name)},\n"
+    parsed = "".join(f"  {_parse_column(contract, name)} AS {quote_identifier(name)},\n"
                      for name in _used_columns(contract))
     return (
         f"CREATE TEMPORARY VIEW {_table(contract.table_name, 'classified')} AS\n"

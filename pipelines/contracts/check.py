@@ -54,7 +54,8 @@ RULES: dict[str, str] = {
     "freshness": "an SLA freshness is zero",
     "duplicate-contract": "two files declare the same contract name",
     "duplicate-table": "two files would write the same Delta table and Feast feature view",
-    "source-conflict": "contracts reading the same source disagree on its event-time column or a column's type",
+    "source-conflict": "contracts reading the same source disagree on its event-time column or format, or a "
+                       "column's type",
     "filter-syntax": "source.filter is not a valid expression, or is too long or too deeply nested",
     "filter-unsafe": "source.filter uses something outside the safe subset (a subquery, an unknown function, ...)",
     "filter-column": "source.filter reads a column that is not in the source schema",
@@ -437,6 +438,13 @@ def check_shared_sources(contracts: Iterable[LoadedContract]) -> dict[str, list[
                     ("source", "event_time"), "source-conflict",
                     f"source `{source}` is read with event-time column `{own.event_time}` here but {said}; contracts "
                     f"reading one source share one source table and watermark, so they must use the same column"))
+            formats = [o for o in others if o.contract.source.event_time_format != own.event_time_format]
+            if formats:
+                said = ", ".join(f"`{o.contract.source.event_time_format}` in {o.file}" for o in formats)
+                findings.setdefault(loaded.file, []).append(loaded.finding(
+                    ("source", "event_time_format"), "source-conflict",
+                    f"source `{source}` is read with event-time format `{own.event_time_format}` here but {said}; "
+                    f"contracts reading one source share one rowtime, so they must read the time the same way"))
             for column, spec in own.columns.items():
                 said = ", ".join(f"{o.contract.source.columns[column].type} in {o.file}" for o in others
                                  if column in o.contract.source.columns

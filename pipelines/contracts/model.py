@@ -29,6 +29,7 @@ ColumnType = Literal["string", "int32", "int64", "float", "double", "boolean", "
 FeatureType = Literal["int64", "double", "string", "boolean"]
 Aggregation = Literal["count", "sum", "avg", "min", "max", "count_distinct", "last"]
 FallbackKind = Literal["default", "last_known", "none"]
+EventTimeFormat = Literal["iso8601", "epoch_s", "epoch_ms", "epoch_us"]
 #: What a change of this contract must not break (checked by ``feature-check --base``): BACKWARD = consumers of the new
 #: version can still use the data written under the old one; FORWARD = consumers of the old version keep working with
 #: data written under the new one; FULL = both; NONE = only what the Delta table itself cannot absorb.
@@ -63,7 +64,13 @@ class Source(StrictModel):
 
     name: Identifier
     format: Literal["json"] = "json"
-    event_time: Identifier = Field(description="Column holding the event time (ISO-8601, UTC).")
+    event_time: Identifier = Field(description="Column holding the event time, written as `event_time_format` says.")
+    event_time_format: EventTimeFormat = Field(
+        "iso8601", description="How the event time is written: `iso8601` text (`2026-01-01T00:00:00.123Z`, "
+                               "`2026-01-01 00:00:00`, or with an offset `+01:00`, normalised to UTC), or a number "
+                               "(or numeric string) of seconds (`epoch_s`), milliseconds (`epoch_ms`) or "
+                               "microseconds (`epoch_us`) since 1970-01-01 UTC. Other values go to the dead-letter "
+                               "table as `bad_event_time`.")
     allowed_lateness: Duration = Field(timedelta(0), description="How far behind the newest event time an event may "
                                                                  "arrive and still count (the watermark delay).")
     columns: dict[Identifier, Column] = Field(alias="schema", min_length=1, max_length=200)
@@ -232,6 +239,8 @@ class Contract(StrictModel):
                 del data[key]
         if data["source"].get("filter") is None:
             del data["source"]["filter"]
+        if data["source"].get("event_time_format") == "iso8601":
+            del data["source"]["event_time_format"]
         for feature in data["features"]:
             if not feature.get("deprecated"):
                 feature.pop("deprecated", None)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from pipelines.flink.running import TERMINAL_STATES, start_job, stop_orphaned_jv
 from pipelines.jobs.compute_summary import RunSummary, summarise
 from pipelines.jobs.run_state import FlinkAttempt, RunState, load_run_state, save_run_state
 from pipelines.jvm.line_format import line_reader
-from pipelines.sources.location import SourceLocation
+from pipelines.sources.location import KafkaSource, SourceLocation
 from pipelines.sources.resolve import resolve_bounded_sources
 
 Progress = Callable[[str], None]
@@ -81,7 +82,10 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
     missing = sources - set(events_dir_per_source)
     if missing:
         raise UsageError(f"no events folder for source(s): {sorted(missing)}")
-    resolved = resolve_bounded_sources({name: events_dir_per_source[name] for name in sources})
+    state = load_run_state(run_dir, run_id)
+    wanted = {name: _repinned(events_dir_per_source[name], state.pinned_offsets.get(name)) for name in sources}
+    resolved = resolve_bounded_sources(wanted)
+    _remember_pins(state, resolved.locations, run_dir)
     outputs = {c.table_name: _output_paths(run_dir, c.table_name) for c in contracts}
     job_sql = build_job_sql(contracts, resolved.locations, outputs, line_format=line_reader().format,
                             max_line_bytes=settings.max_line_bytes)
@@ -92,7 +96,6 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
                            jars=resolved.jars, idle_timeout=None)  # bounded sources: see environment.py
 
     ledger = Ledger(run_dir)
-    state = load_run_state(run_dir, run_id)
     for earlier in state.attempts:
         if earlier.jvm_pid is not None:
             stop_orphaned_jvm(earlier.jvm_pid)
@@ -126,6 +129,27 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
     finished = time.perf_counter()
     return summarise(contracts, settings, ledger, load_run_state(run_dir, run_id), input_lines, run_dir, job_id,
                       flink_seconds, commit_clock.seconds, finished - started)
+
+
+def _repinned(location: Path | SourceLocation, pins: dict[str, dict[str, int]] | None) -> Path | SourceLocation:
+    """A Kafka source of a resumed run, pinned to the offsets its first attempt read (``run.json``)."""
+    if pins is None or not isinstance(location, KafkaSource):
+        return location
+    return replace(location, startup_mode="specific-offsets", bounded_mode="specific-offsets",
+                   start_offsets={int(p): o for p, o in pins["start"].items()},
+                   stop_offsets={int(p): o for p, o in pins["stop"].items()})
+
+
+def _remember_pins(state: RunState, locations: Mapping[str, SourceLocation], run_dir: Path) -> None:
+    """Save the pinned offsets of every Kafka source with the run, once (the first attempt's pins stay)."""
+    fresh = {name: {"start": {str(p): o for p, o in location.start_offsets.items()},
+                    "stop": {str(p): o for p, o in location.stop_offsets.items()}}
+             for name, location in locations.items()
+             if isinstance(location, KafkaSource) and location.start_offsets is not None
+             and location.stop_offsets is not None and name not in state.pinned_offsets}
+    if fresh:
+        state.pinned_offsets.update(fresh)
+        save_run_state(run_dir, state)
 
 
 class _Stopwatch:

@@ -35,6 +35,9 @@ class RunState:
     flink_finished: bool = False
     attempts: list[FlinkAttempt] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)  # last Flink metrics sample (watermark, lag)
+    #: Per Kafka source: the exact ``start`` and ``stop`` offsets per partition (as text keys) the run pinned on its
+    #: first attempt, so a resumed run reads (and counts) exactly the same records whatever was produced since.
+    pinned_offsets: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
 
 def state_path(run_dir: Path) -> Path:
