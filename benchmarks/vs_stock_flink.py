@@ -100,6 +100,8 @@ VARIANTS: dict[str, dict[str, str]] = {
 }
 
 _EXTRA_CONFIG: dict[str, str] = {}
+#: The results so far: written after every mode, so a run cut short (a loaded machine) still leaves its figures.
+_REPORT: dict[str, Any] = {"scenarios": {}}
 
 
 def _install_extra_config_hook() -> None:
@@ -228,6 +230,14 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def _save(args: argparse.Namespace) -> None:
+    import _results
+
+    _REPORT["load_note"] = (f"shared 2-core machine, other engineers' tests running; load average "
+                            f"{os.getloadavg()[0]:.1f} when written")
+    _results.write(args.name, vars(args), _REPORT)
+
+
 def run_scenario(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from streaming_throughput import _split_lines, check_run, pandas_windows
 
@@ -250,6 +260,7 @@ def run_scenario(name: str, args: argparse.Namespace, work: Path) -> dict[str, A
     result: dict[str, Any] = {"contracts": [c.table_name for c in contracts], "events": n,
                               "pandas": {"seconds": pandas_s, "events_per_s": n / pandas_s,
                                          "rows": sum(len(f) for f in reference.values())}}
+    _REPORT["scenarios"][name] = result
     print(f"[{name}] pandas {pandas_s:.1f}s = {n / pandas_s:,.0f} events/s", flush=True)
     for mode in args.modes:
         runs: dict[str, list[dict[str, Any]]] = {"platform": [], "stock": []}
@@ -283,6 +294,7 @@ def run_scenario(name: str, args: argparse.Namespace, work: Path) -> dict[str, A
         }
         print(f"[{name}] {mode}: platform {n / platform_s:,.0f} events/s, stock {n / stock_s:,.0f} events/s, "
               f"ratio {stock_s / platform_s:.2f} (median of {args.repeat}); pandas {n / pandas_s:,.0f}", flush=True)
+        _save(args)
     if args.breakdown:
         tiny = work / name / "events_tiny" / source
         write_events(SourceSpec.from_contracts(contracts), tiny, 1, seed=1)
@@ -292,6 +304,7 @@ def run_scenario(name: str, args: argparse.Namespace, work: Path) -> dict[str, A
         for label, stages in result["breakdown_seconds"].items():
             for stage, seconds in stages.items():
                 print(f"[{name}] breakdown {label:20s} {stage:30s} {seconds:6.1f}s", flush=True)
+        _save(args)
     if args.variants:
         result["variants_seconds"] = variants(contracts, one, work / name / "variants", args)
     return result
@@ -356,17 +369,14 @@ def main() -> None:
     _results.start()
     _install_extra_config_hook()
     work = Path(tempfile.mkdtemp(prefix="fp-vs-stock-"))
-    report: dict[str, Any] = {"scenarios": {}}
     try:
         for name in args.scenarios:
-            report["scenarios"][name] = run_scenario(name, args, work)
-        report["peak_memory_mib"] = peak_memory_mib()
-        print(f"peak memory: {report['peak_memory_mib']}")
+            run_scenario(name, args, work)
+        _REPORT["peak_memory_mib"] = peak_memory_mib()
+        print(f"peak memory: {_REPORT['peak_memory_mib']}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report["load_note"] = (f"shared 2-core machine, other engineers' tests running; load average "
-                           f"{os.getloadavg()[0]:.1f} at the end")
-    _results.write(args.name, vars(args), report)
+    _save(args)
 
 
 if __name__ == "__main__":
