@@ -14,6 +14,7 @@ import typer
 from pipelines.cli.backfill import backfill_command
 from pipelines.cli.console import OPTIONS, guarded
 from pipelines.cli.materialize import materialize_command
+from pipelines.cli.produce import produce_command
 from pipelines.cli.run import run_command
 from pipelines.cli.status import status_command
 from pipelines.cli.training_set import training_set_command
@@ -33,3 +34,4 @@ app.command("backfill")(guarded(backfill_command))
 app.command("materialize")(guarded(materialize_command))
 app.command("training-set")(guarded(training_set_command))
 app.command("status")(guarded(status_command))
+app.command("produce")(guarded(produce_command))
