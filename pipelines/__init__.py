@@ -22,6 +22,12 @@ The packages follow the data flow, and import only downward (an import-linter co
     The only code that touches Delta Lake: table layout, exactly-once commit stage and ledger, dead letters, reads.
 ``feast_sync/``
     The Feast store built from the contracts, the Delta offline store, fast online loading, training sets.
+``lineage/``
+    Contract -> OpenMetadata: source, Flink pipeline, Delta table and Feast feature view with column-level lineage,
+    tags and a data contract; a dry-run export; publishing after ``run``/``stream`` when a server is configured.
+``serving/``
+    ``feature-platform serve``: Feast's online API read straight from the online store, with TTLs, the contracts'
+    fallbacks, load shedding and metrics, on pinned Granian workers.
 ``feature_check/``
     The CI gate as a library call (``check`` -> ``CheckRun``): breaking changes, data checks, output formats, its CLI.
 ``jobs/``
@@ -29,5 +35,5 @@ The packages follow the data flow, and import only downward (an import-linter co
 ``cli/``
     The ``feature-platform`` console commands: render summaries, pick exit codes, nothing else.
 ``testing/``
-    Real servers (Kafka, Redis) the tests and benchmarks start; never imported by the product.
+    Real servers (Kafka, Redis, ``serve``) the tests and benchmarks start; never imported by the product.
 """

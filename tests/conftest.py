@@ -7,7 +7,8 @@ Folder-specific fixtures and helpers stay in the folder's ``conftest.py`` (tests
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.contracts.load import LoadedContract, load_contract
 from pipelines.contracts.model import Contract
+from pipelines.jvm.jars import FLINK_KAFKA, KAFKA_BROKER, JarFetchError, fetch_jars
+from pipelines.testing.kafka_broker import KafkaBroker, start_kafka_broker
 
 #: The project's example contracts (``contracts/*.yaml``).
 CONTRACTS = PROJECT_ROOT / "contracts"
@@ -41,3 +44,30 @@ def project_contract() -> Callable[[str], Contract]:
 def project_loaded_contract() -> Callable[[str], LoadedContract]:
     """``project_loaded_contract("user_txn_stats")`` → the project's contract with its file and positions."""
     return load_project_contract
+
+
+# ------------------------------------------------------------------------------------------------ a real Kafka broker
+# Kafka 4.x in KRaft mode from its Maven Central jars, on 127.0.0.1 (the source tests and the stream tests). Locally
+# the Kafka tests skip with the reason when Maven or Maven Central is not available; under ``CI=true`` they fail
+# instead (they must run in CI).
+
+
+def _jars_or_skip() -> None:
+    try:
+        fetch_jars(KAFKA_BROKER)
+        fetch_jars(FLINK_KAFKA)
+    except JarFetchError as error:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"Kafka jars unavailable (needs `mvn` and Maven Central): {error}")
+
+
+@pytest.fixture(scope="module")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """One broker per test module, stopped and its folders removed afterwards."""
+    _jars_or_skip()
+    broker = start_kafka_broker(tmp_path_factory.mktemp("kafka"), ready_timeout_s=90)
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -51,3 +51,20 @@ def test_pre_commit_hooks_call_feature_check() -> None:
     assert hooks["feature-check"]["files"] == r"^contracts/.*\.ya?ml$"
     argv = shlex.split(hooks["feature-check-base"]["entry"])
     assert argv[0] == "feature-check" and _parser().parse_args(argv[1:]).base == "origin/main"
+
+
+def test_the_rollout_workflow_starts_a_rollout_after_a_merge_with_real_options() -> None:
+    import typer.testing
+
+    from pipelines.cli import app
+
+    workflow = yaml.safe_load((ROOT / "ci" / "rollout.yml").read_text())
+    assert workflow[True]["push"] == {"branches": ["main"], "paths": ["contracts/**"]}
+    script = next(step["run"] for step in workflow["jobs"]["start-rollouts"]["steps"] if step.get("id") == "start")
+    line = next(line.strip() for line in script.splitlines() if "rollout start" in line)
+    argv = shlex.split(line)[1:]
+    assert argv[:3] == ["rollout", "start", "$name"]
+    options = {argv[i] for i in range(3, len(argv), 2)}
+    assert options == {"--to", "--from", "--stable-contract"}
+    result = typer.testing.CliRunner().invoke(app, ["rollout", "start", "--help"])
+    assert result.exit_code == 0 and all(option in result.output for option in options)

@@ -53,3 +53,26 @@ def test_bad_stage_settings_are_rejected_with_their_name(monkeypatch: pytest.Mon
     monkeypatch.setenv("FP_STAGES__ONLINE_LOAD__RATE", "-1")
     with pytest.raises(ValidationError, match=r"online_load\.rate"):
         Settings()
+
+
+def test_openmetadata_settings_come_from_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().openmetadata.url is None, "no server by default: nothing is published"
+    monkeypatch.setenv("FP_OPENMETADATA__URL", "http://127.0.0.1:8585/api")
+    monkeypatch.setenv("FP_OPENMETADATA__TOKEN", "secret-jwt")
+    monkeypatch.setenv("FP_OPENMETADATA__TIMEOUT_S", "3")
+    settings = Settings()
+    assert settings.openmetadata.url == "http://127.0.0.1:8585/api"
+    assert settings.openmetadata.token.get_secret_value() == "secret-jwt"
+    assert "secret-jwt" not in repr(settings), "the token is a secret"
+    assert settings.openmetadata.timeout_s == 3
+    monkeypatch.setenv("FP_OPENMETADATA__URL", "")  # what compose passes for an unset variable
+    assert Settings().openmetadata.url is None
+
+
+@pytest.mark.parametrize(("name", "value"), [("FP_OPENMETADATA__URL", "127.0.0.1:8585"),
+                                             ("FP_OPENMETADATA__TIMEOUT_S", "0")])
+def test_bad_openmetadata_settings_are_rejected_with_their_name(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                                value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name.removeprefix("FP_OPENMETADATA__").lower()):
+        Settings()

@@ -12,13 +12,16 @@ import sys
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from pipelines.errors import PlatformError, UsageError
+
+if TYPE_CHECKING:
+    from pipelines.config import Settings
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
@@ -41,6 +44,19 @@ def parse_instant(text: str, option: str) -> datetime:
     except ValueError:
         raise UsageError(f"{option} {text!r} is not an ISO 8601 time (e.g. 2026-01-01T00:00:00Z)") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def cluster_settings(rest_url: str | None) -> Settings:
+    """The settings, with Flink jobs sent to the cluster at ``rest_url`` when ``--cluster`` was given."""
+    from pydantic import ValidationError
+
+    from pipelines.config import get_settings
+
+    try:
+        return get_settings().on_cluster(rest_url)
+    except ValidationError:
+        raise UsageError(f"--cluster {rest_url!r} is not a JobManager REST URL",
+                         hint="give http(s)://host:port, e.g. --cluster http://127.0.0.1:8081") from None
 
 
 def progress_printer(quiet: bool) -> Callable[[str], None]:

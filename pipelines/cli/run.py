@@ -1,4 +1,4 @@
-"""``feature-platform run``: the main job on the embedded default, with a spinner per step and a summary table.
+"""``feature-platform run``: the main job (embedded default, or ``--cluster URL``), a spinner per step, a summary.
 
 The work is :func:`pipelines.jobs.run.run_main_job`; this module turns options into :class:`MainJobOptions`, shows
 progress and renders the summary (``--json`` on stdout). Exit code 1 when an input line was neither accepted nor
@@ -11,30 +11,47 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from pipelines.cli.console import console, progress_printer
+from pipelines.cli.console import cluster_settings, console, parse_instant, progress_printer
+from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
     from pipelines.contracts.model import Contract
 
 
 def run_command(
-    events: Annotated[int, typer.Option(min=1, help="Events to generate per source.")] = 100_000,
+    events: Annotated[int | None, typer.Option(min=1, help="Events to generate per source [default: 100000].")] = None,
+    events_dir: Annotated[Path | None, typer.Option(
+        help="Run on your own events instead of generated ones: a folder with one sub-folder of JSON-lines files per "
+             "source (e.g. DIR/transactions/*.jsonl); not combined with --events.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the event generator (same seed, same events).")] = 7,
     hours: Annotated[float, typer.Option(min=0.1, help="Event-time span of the generated events, in hours.")] = 6.0,
     entities: Annotated[int, typer.Option(min=1, help="Distinct entities per source.")] = 2_000,
     show: Annotated[int, typer.Option(min=0, help="Entities to print online values for, per contract.")] = 3,
+    end: Annotated[str | None, typer.Option(help="When the generated events end, ISO 8601 (no offset: UTC; "
+                                                 "default: now). A fixed end keeps runs reproducible.")] = None,
+    null_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of optional source columns left null "
+                                                                   "(missing input data).")] = 0.002,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", metavar="URL", help="Submit the Flink job to the cluster whose JobManager REST API is at URL "
+                                         "(e.g. http://127.0.0.1:8081; default: FP_FLINK_TARGET / "
+                                         "FP_FLINK_REST_ADDRESS, else the local mini-cluster).")] = None,
 ) -> None:
-    """Generate events, compute every contract in Flink, commit to Delta, load Feast online, print values."""
-    from pipelines.config import get_settings
+    """Generate events (or read --events-dir), compute every contract in Flink, commit to Delta, load Feast online,
+    print values."""
     from pipelines.jobs.run import MainJobOptions, run_main_job
 
-    options = MainJobOptions(events=events, seed=seed, hours=hours, entities=entities, show=show)
+    if events_dir is not None and events is not None:
+        raise UsageError("--events (a count of generated events) and --events-dir (your own events) exclude each other")
+    options = MainJobOptions(events=events or 100_000, seed=seed, hours=hours, entities=entities, show=show,
+                             events_dir=events_dir, end=parse_instant(end, "--end") if end is not None else None,
+                             null_rate=null_rate)
 
     @contextmanager
     def step(name: str) -> Iterator[None]:
@@ -45,7 +62,7 @@ def run_command(
             yield
         console.print(f"[green]✓[/green] {name}")
 
-    summary = run_main_job(get_settings(), options, progress=progress_printer(json_output), step=step)
+    summary = run_main_job(cluster_settings(cluster), options, progress=progress_printer(json_output), step=step)
     result = summary.to_dict()
     if json_output:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")

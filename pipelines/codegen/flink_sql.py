@@ -12,8 +12,10 @@ Semantics (the contract of the generated job; the e2e test recomputes them indep
   ``[window_end - M, window_end)``. ``window_start`` of the row is ``window_end - M``. If M == S the windows are
   ``TUMBLE(S)``, otherwise ``HOP(slide S, size M)``.
 * **Each feature over its own size s** as of ``window_end``: events with ``window_end - s <= event_time < window_end``;
-  when s < M the aggregate carries ``FILTER (WHERE _rowtime >= window_end - s)``. Over an empty filtered set ``count``
-  is 0 and every other aggregate is NULL (SQL semantics).
+  when s < M the aggregate carries ``FILTER (WHERE _rowtime >= window_end - s)``. Over a window with no event
+  ``count``, ``count_distinct`` and ``sum`` are 0 (nothing happened: a quantity, not a missing value) and ``avg``,
+  ``min``, ``max`` and ``last`` are NULL (no value exists). A ``sum`` over events whose column is always null stays
+  NULL: that is missing input data, and the null-rate checks must see it (docs/contracts.md, "Empty windows").
 * **Aggregations:** count → ``COUNT(*)`` (``COUNT(col)`` with a column), sum → ``SUM``, avg → ``AVG`` over DOUBLE
   (Flink's AVG of integers is an integer), min/max, count_distinct → ``COUNT(DISTINCT col)``, last → the non-null
   value of the event with the latest event time; ties between events with the same event time go to the greatest
@@ -469,7 +471,10 @@ def feature_expression(feature: Feature, contract: Contract) -> str:
         case other:  # pragma: no cover - the model's Literal forbids it
             raise ValueError(f"unknown aggregation {other!r}")
     if feature.window.size < contract.max_window:
-        aggregate += f" FILTER (WHERE {ROWTIME} >= {WINDOW_END} - {interval(feature.window.size)})"
+        in_window = f" FILTER (WHERE {ROWTIME} >= {WINDOW_END} - {interval(feature.window.size)})"
+        aggregate += in_window
+        if feature.aggregation == "sum":  # no event in the window: 0; events whose column is all null: NULL
+            aggregate = f"CASE WHEN COUNT(*){in_window} = 0 THEN 0 ELSE {aggregate} END"
     if feature.aggregation == "last":
         aggregate = f"SUBSTR({aggregate}, {_TIMESTAMP_TEXT_WIDTH + 1})"
     return f"CAST({aggregate} AS {FLINK_TYPES[feature.type]})"

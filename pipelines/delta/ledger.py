@@ -101,10 +101,18 @@ class Ledger:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.folder = run_dir / "ledger"
+        # The plans, read once and then kept up to date by plan() (the only writer): a continuous stream plans a
+        # batch per checkpoint, and re-reading every plan file on every poll would grow without bound.
+        self._plans: list[BatchPlan] | None = None
 
     # -------------------------------------------------------------------------------------------------- batches
     def plans(self) -> list[BatchPlan]:
         """Every planned batch, in sequence order."""
+        if self._plans is None:
+            self._plans = self._read_plans()
+        return list(self._plans)
+
+    def _read_plans(self) -> list[BatchPlan]:
         if not self.folder.exists():
             return []
         found = []
@@ -141,6 +149,7 @@ class Ledger:
                     for table, paths in files.items()}
         plan = BatchPlan(seq, relative, datetime.now(UTC).isoformat())
         write_json_atomically(self.folder / f"batch-{seq:08d}.plan.json", asdict(plan))
+        self._plans = [*existing, plan]
         return plan
 
     def mark_done(self, record: BatchRecord) -> None:

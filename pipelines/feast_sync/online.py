@@ -78,6 +78,8 @@ class LoadResult:
     rows_skipped: int = 0
     restarts: int = 0
     full_reload: bool = True
+    #: The largest ``window_end`` among the rows loaded (None: no rows), how fresh the store is for this load.
+    newest_event_time: datetime | None = None
     stage_metrics: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -273,12 +275,20 @@ def _load(store: FeatureStore, contract: Contract, delta_table_path: Path, *, ve
                 writer.write_marker(target)  # after the data: a marker never claims rows the store does not hold
             if writer.server_epoch() == epoch:  # checked after the marker: a restart before it is caught too
                 return LoadResult(contract.table_name, target, rows.num_rows, loaded, batches,
-                                  time.perf_counter() - started, written, loaded - written, restart, whole, metrics)
+                                  time.perf_counter() - started, written, loaded - written, restart, whole,
+                                  _newest_event_time(rows), metrics)
         raise OnlineLoadError(f"the online store of {contract.table_name} restarted during each of {max_restarts + 1} "
                               f"loads; run `feature-platform materialize --contract {contract.name}` once it is stable")
     finally:
         if own_writer:
             writer.close()
+
+
+def _newest_event_time(rows: pa.Table) -> datetime | None:
+    if rows.num_rows == 0:
+        return None
+    newest = pc.max(rows.column(WINDOW_END)).as_py()
+    return newest if isinstance(newest, datetime) else None
 
 
 def _rows_to_load(path: Path, version: int | None, marker: int | None, *, full: bool) -> tuple[int, pa.Table, bool]:

@@ -41,3 +41,23 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
         except (OSError, ValueError):  # removed while we looked (subsumed), or not a checkpoint folder
             continue
     return max(completed)[2] if completed else None
+
+
+def latest_savepoint(savepoint_dir: Path) -> Path | None:
+    """The newest completed savepoint (a ``savepoint-*`` folder with ``_metadata``) under ``savepoint_dir``."""
+    if not savepoint_dir.exists():
+        return None
+    completed = []
+    for metadata in savepoint_dir.glob("savepoint-*/_metadata"):
+        try:
+            completed.append((metadata.stat().st_mtime_ns, metadata.parent))
+        except OSError:
+            continue
+    return max(completed)[1] if completed else None
+
+
+def latest_restore_point(checkpoint_dir: Path, savepoint_dir: Path) -> Path | None:
+    """Where a restarted continuous job resumes: the newer of the latest retained checkpoint (after a crash) and the
+    latest savepoint (after a clean stop, whose job discarded its checkpoints on finishing)."""
+    found = [path for path in (latest_checkpoint(checkpoint_dir), latest_savepoint(savepoint_dir)) if path]
+    return max(found, key=lambda path: (path / "_metadata").stat().st_mtime_ns) if found else None

@@ -1,10 +1,17 @@
-"""The TableEnvironment of the local mini-cluster, configured with the rules measured on PyFlink 2.3 (below).
+"""The TableEnvironment of a job, configured with the rules measured on PyFlink 2.3 (below).
+
+Where the job runs is one option, :attr:`FlinkOptions.cluster`: None runs it in the local mini-cluster inside this
+process; a :class:`~pipelines.flink.cluster.ClusterTarget` submits the same SQL to a remote cluster
+(:func:`~pipelines.flink.cluster.remote_configuration`; docs/cluster.md). Every job builds its options with
+:func:`flink_options` from the settings, so ``FP_FLINK_TARGET=remote`` (or ``--cluster``) reaches all of them.
 
 * Streaming mode over a bounded file source (no ``source.monitor-interval``): the job finishes and the final MAX
   watermark fires every window, the last one included.
 * Checkpoints go to a directory (``execution.checkpointing.dir``): the default in-memory storage caps state at 5 MB and
   then restarts forever. The CSV sink rolls a finished part file on every checkpoint.
-* ``restart-strategy.type: none``: a failing job fails instead of retrying in a loop that looks like a hang.
+* ``restart-strategy.type: none`` locally: a failing job fails instead of retrying in a loop that looks like a hang.
+  On a cluster a bounded exponential-delay strategy instead, so a lost TaskManager costs a restart from the newest
+  checkpoint, not the job.
 * ``table.exec.source.idle-timeout`` when parallelism > 1 and ``idle_timeout`` is set, so a reader with no split
   cannot hold the watermark back in a job that never ends (a watched folder, an unbounded topic). Bounded runs pass
   ``idle_timeout=None``: there a reader without splits finishes (and stops holding the watermark), while a reader that
@@ -33,6 +40,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from pipelines.config import Settings
+from pipelines.flink.cluster import ClusterTarget, remote_configuration
 from pipelines.jvm.java import ensure_java_home
 from pipelines.jvm.line_format import line_reader
 
@@ -42,7 +51,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FlinkOptions:
-    """The knobs of one local job (defaults come from :class:`pipelines.config.Settings`)."""
+    """The knobs of one job (defaults come from :class:`pipelines.config.Settings`, see :func:`flink_options`)."""
 
     checkpoint_dir: Path
     parallelism: int = 2
@@ -54,6 +63,25 @@ class FlinkOptions:
     jars: tuple[Path, ...] = ()
     #: How lines are parsed: ``auto`` / ``on`` / ``off`` (see :mod:`pipelines.flink.parse_once`).
     parse_once: Literal["auto", "on", "off"] = "auto"
+    #: The remote cluster the job is submitted to; None = the local mini-cluster. On a cluster, ``checkpoint_dir``
+    #: and the part-file folders must be a directory the client and every TaskManager see at the same path.
+    cluster: ClusterTarget | None = None
+
+
+def flink_options(settings: Settings, checkpoint_dir: Path, **overrides: object) -> FlinkOptions:
+    """The options of a job under ``settings`` (parallelism, checkpoints, heap, local or remote target).
+
+    ``overrides`` set the job-specific fields (``runtime_mode``, ``jars``, ``idle_timeout``, …).
+    """
+    cluster = None
+    if settings.flink_cluster is not None:
+        cluster = ClusterTarget(settings.flink_cluster, restart_attempts=settings.flink_restart_attempts,
+                                restart_delay_ms=settings.flink_restart_delay_ms,
+                                restart_max_delay_ms=settings.flink_restart_max_delay_ms)
+    options = FlinkOptions(checkpoint_dir=checkpoint_dir, parallelism=settings.parallelism,
+                           checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
+                           parse_once=settings.parse_once, cluster=cluster)
+    return replace(options, **overrides)  # type: ignore[arg-type]
 
 
 def flink_configuration(options: FlinkOptions) -> dict[str, str]:
@@ -72,12 +100,14 @@ def flink_configuration(options: FlinkOptions) -> dict[str, str]:
         config["table.exec.source.idle-timeout"] = options.idle_timeout
     if options.jars:
         config["pipeline.jars"] = ";".join(jar.resolve().as_uri() for jar in options.jars)
+    if options.cluster is not None:
+        config.update(remote_configuration(options.cluster))
     return config
 
 
 def create_table_environment(options: FlinkOptions) -> TableEnvironment:
-    """A TableEnvironment on the local mini-cluster (streaming unless ``options.runtime_mode`` is ``batch``),
-    configured by :func:`flink_configuration`."""
+    """A TableEnvironment on the local mini-cluster or the remote cluster of ``options.cluster`` (streaming unless
+    ``options.runtime_mode`` is ``batch``), configured by :func:`flink_configuration`."""
     ensure_java_home()
     lines_jar = line_reader().jar
     if lines_jar is not None and lines_jar not in options.jars:

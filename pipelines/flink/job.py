@@ -45,7 +45,7 @@ def submit_job(env: TableEnvironment, job: JobSql) -> TableResult:
 
 def flink_error(error: Exception) -> FlinkJobError:
     """A :class:`FlinkJobError` with the first lines of Flink's message, without the Java stack."""
-    return FlinkJobError(_first_lines(str(error)))
+    return FlinkJobError(first_lines(str(error)))
 
 
 def run_job(job: JobSql, options: FlinkOptions) -> JobRun:
@@ -63,6 +63,7 @@ def run_job(job: JobSql, options: FlinkOptions) -> JobRun:
     return JobRun(str(client.get_job_id()) if client else None, setup, time.perf_counter() - started - setup)
 
 
-def _first_lines(message: str, limit: int = 12) -> str:
+def first_lines(message: str, limit: int = 12) -> str:
+    """Flink's message without the Java stack: its first ``limit`` lines that are not ``at ...`` frames."""
     lines = [line for line in message.splitlines() if line.strip() and not line.lstrip().startswith("at ")]
     return "\n".join(lines[:limit])

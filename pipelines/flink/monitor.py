@@ -1,8 +1,9 @@
-"""Read a running job's metrics from the local mini-cluster's REST endpoint: lines read, watermark.
+"""Read a running job's metrics from the REST endpoint of its cluster (local mini-cluster or remote): lines, watermark.
 
 Why REST: PyFlink's Table API has no accumulators, the bundled Flink ships no metrics reporter (JMX, Slf4j), and the
 task metrics disappear when the job ends, so the run samples them while it polls for finished part files. The
-mini-cluster serves REST on ``rest.bind-port``; :func:`free_port` picks one so concurrent runs do not collide.
+mini-cluster serves REST on ``rest.bind-port``; :func:`free_port` picks one so concurrent runs do not collide. A remote
+cluster serves the same endpoints at its own address (``FP_FLINK_REST_ADDRESS``).
 
 * **lines read** = the sum over subtasks of every source operator's ``numRecordsOut`` (the raw format emits one
   record per line). A job restored from a checkpoint counts only what it read itself.
@@ -20,11 +21,12 @@ import re
 import socket
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _SOURCE_RECORDS = re.compile(r"^\d+\.Source__.*\.numRecordsOut$")
 _NO_WATERMARK = -(2**63)
+_SOURCE_TABLE = re.compile(r"(\w+)__source\b")  # the generated source table name is `<source>__source`
 
 
 def free_port() -> int:
@@ -32,6 +34,11 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def local_rest_url(port: int) -> str:
+    """The REST URL of a mini-cluster started with :func:`rest_configuration` (``port``)."""
+    return f"http://127.0.0.1:{port}"
 
 
 def rest_configuration(port: int) -> dict[str, str]:
@@ -43,6 +50,8 @@ class JobMetrics:
     sampled_at: float
     lines_read: int | None
     watermark_ms: int | None
+    #: Lines read per source name (from the source vertex's table name); empty when unknown.
+    lines_by_source: dict[str, int] = field(default_factory=dict)
 
     @property
     def watermark_lag_s(self) -> float | None:
@@ -54,10 +63,10 @@ class JobMetrics:
 
 
 class JobMonitor:
-    """Samples one job's metrics over REST (``timeout`` seconds per request)."""
+    """Samples one job's metrics over REST at ``rest_url`` (``timeout`` seconds per request)."""
 
-    def __init__(self, port: int, job_id: str, timeout: float = 2.0) -> None:
-        self.base = f"http://127.0.0.1:{port}/jobs/{job_id}"
+    def __init__(self, rest_url: str, job_id: str, timeout: float = 2.0) -> None:
+        self.base = f"{rest_url.rstrip('/')}/jobs/{job_id}"
         self.timeout = timeout
         self.last: JobMetrics | None = None
 
@@ -70,6 +79,7 @@ class JobMonitor:
         try:
             vertices = self._get("")["vertices"]
             lines = 0
+            by_source: dict[str, int] = {}
             watermarks = []
             for vertex in vertices:
                 if vertex["name"].startswith("Source"):
@@ -77,7 +87,11 @@ class JobMonitor:
                              if _SOURCE_RECORDS.match(m["id"])]
                     if names:
                         values = self._get(f"/vertices/{vertex['id']}/metrics?get={','.join(names)}")
-                        lines += sum(int(float(v["value"])) for v in values)
+                        read = sum(int(float(v["value"])) for v in values)
+                        lines += read
+                        named = _SOURCE_TABLE.search(vertex["name"])
+                        if named:
+                            by_source[named.group(1)] = by_source.get(named.group(1), 0) + read
                 else:
                     marks = [int(float(m["value"])) for m in self._get(f"/vertices/{vertex['id']}/watermarks")]
                     if marks:
@@ -85,6 +99,7 @@ class JobMonitor:
         except (OSError, ValueError, KeyError):
             return None
         known = [mark for mark in watermarks if mark > _NO_WATERMARK]
-        metrics = JobMetrics(time.time(), lines, min(known) if known and len(known) == len(watermarks) else None)
+        metrics = JobMetrics(time.time(), lines, min(known) if known and len(known) == len(watermarks) else None,
+                             by_source)
         self.last = metrics
         return metrics

@@ -30,6 +30,9 @@ batch meaning (nothing is late) and leaves every other character of the job as g
 difference is exactly one line per contract).
 
 The per-table commits run on the runtime's ``backfill`` stage (threads: delta-rs and Arrow release the GIL).
+
+On a remote cluster (``FP_FLINK_TARGET=remote`` or ``--cluster``) the batch job runs there with the same SQL; its part
+files land in the run folder, which the cluster's TaskManagers must see at the same path (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from pipelines.contracts.valid import load_valid_contracts, select_contracts
 from pipelines.delta.dead_letters import dead_letters_by_reason
 from pipelines.delta.replace import RangeReplaced, as_utc, replace_window_range
 from pipelines.errors import UsageError
-from pipelines.flink.environment import FlinkOptions
+from pipelines.flink.environment import flink_options
 from pipelines.flink.job import FlinkJobError, run_job
 from pipelines.jvm.line_format import line_reader
 from pipelines.runtime import Stage
@@ -187,10 +190,7 @@ def run_backfill(contracts: Sequence[Contract], events_dir_per_source: Mapping[s
 
     say(f"flink (batch): {len(contracts)} contract(s) over {sum(input_lines.values())} input line(s), "
         f"window_end in [{start.isoformat()}, {end.isoformat()})")
-    options = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
-                           checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
-                           parse_once=settings.parse_once,
-                           runtime_mode="batch")
+    options = flink_options(settings, run_dir / "checkpoints", runtime_mode="batch")
     try:
         job = run_job(job_sql, options)
     except FlinkJobError as error:

@@ -10,6 +10,11 @@ the commit ledger), so runs never read each other's part files. Exactly once (do
 * Calling :func:`run_contracts` again with the same ``run_id`` after a crash resumes: batches planned before the crash
   are finished (tables that already hold them skip them), and the Flink job restarts from the newest retained
   checkpoint (not from the beginning), unless it had finished, in which case only the remaining files are committed.
+* On a remote cluster (``FP_FLINK_TARGET=remote``, docs/cluster.md) the job runs there and the run reads its part
+  files from the shared run folder, unchanged. The cluster outlives a crashed client, so a resumed run first cancels
+  the job an earlier attempt left running (it would write beside the restarted one), and a run that stops on an
+  error cancels its job. A lost TaskManager is the cluster's business: the job restarts from its newest checkpoint
+  under the bounded restart strategy, and the run just keeps polling (RESTARTING is not terminal).
 
 The summary proves completeness per contract over the whole run (all attempts): accepted events + dead letters ==
 lines in the input (``balanced``). Accepted events are the sum of the window rows' hidden ``_accepted_in_step``
@@ -33,10 +38,11 @@ from pipelines.delta.commit import CommitStage, CommitTarget, dead_letter_target
 from pipelines.delta.ledger import Ledger, crash_point
 from pipelines.errors import UsageError
 from pipelines.flink.checkpoints import latest_checkpoint
-from pipelines.flink.environment import FlinkOptions
+from pipelines.flink.cluster import ClusterRest, ClusterUnreachableError, UnknownJobError
+from pipelines.flink.environment import FlinkOptions, flink_options
 from pipelines.flink.job import FlinkJobError
 from pipelines.flink.monitor import JobMetrics
-from pipelines.flink.running import TERMINAL_STATES, start_job, stop_orphaned_jvm
+from pipelines.flink.running import TERMINAL_STATES, RunningJob, start_job, stop_orphaned_jvm
 from pipelines.jobs.compute_summary import RunSummary, summarise
 from pipelines.jobs.run_state import FlinkAttempt, RunState, load_run_state, save_run_state
 from pipelines.jvm.line_format import line_reader
@@ -47,6 +53,8 @@ Progress = Callable[[str], None]
 
 #: How often the run polls the job's status, its metrics and the finished part files.
 POLL_SECONDS = 0.5
+#: How long a remote cluster's REST API may stay silent before the run gives up on its job.
+CLUSTER_SILENCE_SECONDS = 60.0
 
 
 def _output_paths(run_dir: Path, table: str) -> OutputPaths:
@@ -90,15 +98,17 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
     job_sql = build_job_sql(contracts, resolved.locations, outputs, line_format=line_reader().format,
                             max_line_bytes=settings.max_line_bytes)
     input_lines = dict(resolved.input_lines)
-    options = FlinkOptions(checkpoint_dir=run_dir / "checkpoints", parallelism=settings.parallelism,
-                           checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
-                           parse_once=settings.parse_once,
-                           jars=resolved.jars, idle_timeout=None)  # bounded sources: see environment.py
+    options = flink_options(settings, run_dir / "checkpoints", jars=resolved.jars,
+                            idle_timeout=None)  # bounded sources: see environment.py
 
     ledger = Ledger(run_dir)
     for earlier in state.attempts:
         if earlier.jvm_pid is not None:
             stop_orphaned_jvm(earlier.jvm_pid)
+    if options.cluster is not None and not state.flink_finished \
+            and _stop_earlier_jobs(ClusterRest(options.cluster.rest_url), state, say):
+        state.flink_finished = True  # it finished after its client died: its part files are complete, commit them
+        save_run_state(run_dir, state)
     flink_seconds = 0.0
     job_id = None
     stage = CommitStage(run_dir, commit_targets(contracts, run_dir, settings), app_id=f"feature-platform:{run_id}",
@@ -174,9 +184,33 @@ def _run_flink_and_commit(job_sql: JobSql, options: FlinkOptions, restore: Path 
                            restored_from=str(restore) if restore else None, job_id=job.job_id, jvm_pid=job.jvm_pid)
     state.attempts.append(attempt)
     save_run_state(run_dir, state)
+    try:
+        _poll_and_commit(job, options, attempt, state, stage, commit_clock, crash_at)
+    except BaseException:  # an error or an interrupt here: a job on a cluster would run on without us
+        if options.cluster is not None:
+            _cancel_quietly(job.cancel)
+        raise
+    state.flink_finished = True
+    save_run_state(run_dir, state)
+    say(f"flink: job {job.job_id} finished; it read {attempt.source_records_read} line(s)")
+    crash_point("flink-finished", crash_at)
+    return job.job_id
+
+
+def _poll_and_commit(job: RunningJob, options: FlinkOptions, attempt: FlinkAttempt, state: RunState,
+                     stage: CommitStage, commit_clock: _Stopwatch, crash_at: str | None) -> None:
+    """Poll the job until it ends, committing finished part files meanwhile; raise unless it FINISHED."""
     committed = 0
+    silent_since: float | None = None
     while True:
-        status = job.status()
+        try:
+            status = job.status()
+            silent_since = None
+        except ClusterUnreachableError:  # a REST hiccup (a busy JobManager) is not the job's failure
+            silent_since = silent_since or time.monotonic()
+            if time.monotonic() - silent_since > CLUSTER_SILENCE_SECONDS:
+                raise
+            status = "UNKNOWN"
         sample = job.sample()
         if sample is not None and sample.lines_read is not None:
             attempt.source_records_read = sample.lines_read
@@ -190,11 +224,29 @@ def _run_flink_and_commit(job_sql: JobSql, options: FlinkOptions, restore: Path 
         time.sleep(POLL_SECONDS)
     if status != "FINISHED":
         raise FlinkJobError(f"the Flink job ended {status}")
-    state.flink_finished = True
-    save_run_state(run_dir, state)
-    say(f"flink: job {job.job_id} finished; it read {attempt.source_records_read} line(s)")
-    crash_point("flink-finished", crash_at)
-    return job.job_id
+
+
+def _stop_earlier_jobs(cluster: ClusterRest, state: RunState, say: Progress) -> bool:
+    """Cancel the jobs earlier attempts of this run left running on the cluster (a crashed client does not stop
+    them, and they would write beside the restarted job); True when the newest one had FINISHED meanwhile."""
+    finished = False
+    for earlier in state.attempts:
+        if earlier.job_id is None:
+            continue
+        try:
+            ended = cluster.cancel(earlier.job_id)
+        except UnknownJobError:  # a restarted cluster forgot it: it runs nowhere
+            continue
+        finished = ended == "FINISHED"
+        say(f"flink: job {earlier.job_id} of attempt {earlier.number} on the cluster is {ended}")
+    return finished
+
+
+def _cancel_quietly(cancel: Callable[[], None]) -> None:
+    try:
+        cancel()
+    except Exception:  # cancelling is best effort; the original error is the one to report
+        return
 
 
 def _remember(state: RunState, sample: JobMetrics) -> None:

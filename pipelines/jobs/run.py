@@ -2,9 +2,11 @@
 
 Steps, each timed: check the contracts (the one loader, every rule) and start from scratch (old events, Flink runs,
 the contracts' Delta tables and their sources' dead-letter tables removed) → generate a seeded stream of events per
-source → compute every contract in one Flink job with exactly-once Delta commits (:mod:`pipelines.jobs.compute`) →
-apply the Feast repository and load the newest values into the online store → read online values for the most active
-entities of the newest window. Returns a :class:`MainJobSummary`; the CLI renders it.
+source, ending now unless ``end`` is given → compute every contract in one Flink job with exactly-once Delta commits
+(:mod:`pipelines.jobs.compute`) → apply the Feast repository and load the newest values into the online store → read
+online values for the most active entities of the newest window → publish lineage when an OpenMetadata server is
+configured (a failure there is reported in the summary, never fails the run: :mod:`pipelines.lineage.hook`). Returns a
+:class:`MainJobSummary`; the CLI renders it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,13 @@ from pipelines.contracts.model import Contract
 from pipelines.contracts.valid import load_valid_contracts
 from pipelines.delta.dead_letters import table_name as dead_letter_table
 from pipelines.delta.tables import read_table
+from pipelines.errors import UsageError
 from pipelines.feast_sync.online import LoadResult, load_latest_online, read_online
 from pipelines.feast_sync.store import apply_repo, open_store
 from pipelines.jobs.compute import RunSummary, run_contracts
 from pipelines.jobs.progress import Progress, silent
 from pipelines.layout import WINDOW_END
+from pipelines.lineage.hook import LineageOutcome, publish_if_configured
 from pipelines.resources import peak_memory_mib
 from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
 
@@ -44,6 +48,16 @@ class MainJobOptions:
     hours: float = 6.0
     entities: int = 2_000
     show: int = 3
+    #: The user's own events instead of generated ones: one sub-folder per source (``<dir>/<source>/*.jsonl``).
+    events_dir: Path | None = None
+    #: When the generated events end (UTC). ``None``: now, so freshness means something in the demo; a fixed value
+    #: keeps runs reproducible (same seed and end, same events).
+    end: datetime | None = None
+    #: Share of optional source columns left null: a little missing input data, below every shipped contract's SLA.
+    null_rate: float = 0.002
+
+    def events_end(self) -> datetime:
+        return (self.end or datetime.now(UTC)).astimezone(UTC)
 
 
 @dataclass
@@ -59,6 +73,8 @@ class MainJobSummary:
     step_seconds: dict[str, float] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
     peak_memory_mib: dict[str, float] = field(default_factory=dict)
+    #: Lineage published to OpenMetadata after the run (None: no server configured; see pipelines.lineage.hook).
+    lineage: LineageOutcome | None = None
 
     @property
     def balanced(self) -> bool:
@@ -68,13 +84,15 @@ class MainJobSummary:
         """JSON-ready (``feature-platform run --json``)."""
         return {
             **self.compute.to_dict(),
-            "events_generated_per_source": self.options.events,
+            "events_generated_per_source": None if self.options.events_dir else self.options.events,
+            "events_dir": str(self.options.events_dir) if self.options.events_dir else None,
             "online_entities_loaded": {name: load.rows_loaded for name, load in self.online_loads.items()},
             "online_values": self.online_values,
             "step_seconds": {name: round(seconds, 2) for name, seconds in self.step_seconds.items()},
             "elapsed_seconds": round(self.elapsed_seconds, 2),
             "peak_memory_mib": self.peak_memory_mib,
             "data_dir": str(self.data_dir),
+            **({"lineage": self.lineage.to_dict()} if self.lineage is not None else {}),
         }
 
 
@@ -102,11 +120,14 @@ def run_main_job(settings: Settings, options: MainJobOptions | None = None, *, p
     steps = _Steps(step)
     with steps.step("check contracts"):
         contracts = load_valid_contracts(settings.contracts_dir)
-        reset_run_data(settings, contracts)
+        if options.events_dir is not None:
+            folders = own_event_folders(options.events_dir, contracts)
+        reset_run_data(settings, contracts, keep_events=options.events_dir is not None)
     progress(f"{len(contracts)} contract(s): {', '.join(c.table_name for c in contracts)}; "
              f"data in {settings.data_dir}")
-    with steps.step(f"generate {options.events:,} events per source"):
-        folders = generate_events(settings, contracts, options)
+    if options.events_dir is None:
+        with steps.step(f"generate {options.events:,} events per source"):
+            folders = generate_events(settings, contracts, options)
     with steps.step("flink job and delta commits"):
         compute = run_contracts(contracts, folders, settings, progress=progress)
     with steps.step("feast apply and online load"):
@@ -122,16 +143,36 @@ def run_main_job(settings: Settings, options: MainJobOptions | None = None, *, p
     for contract in contracts:
         entity_rows = most_active_entities(contract, settings, options.show)
         values[contract.table_name] = read_online(store, contract, entity_rows) if entity_rows else {}
+    lineage = None
+    if settings.openmetadata.url is not None:
+        with steps.step("lineage to openmetadata"):
+            lineage = publish_if_configured(settings, contracts, sources=folders, progress=progress)
     return MainJobSummary(contracts, compute, loads, values, options, settings.data_dir, steps.seconds,
-                          time.perf_counter() - started, peak_memory_mib())
+                          time.perf_counter() - started, peak_memory_mib(), lineage)
 
 
-def reset_run_data(settings: Settings, contracts: list[Contract]) -> None:
-    """The demo starts from scratch: old events, Flink runs, the contracts' Delta tables and the dead-letter tables of
-    their sources are removed."""
+def reset_run_data(settings: Settings, contracts: list[Contract], *, keep_events: bool = False) -> None:
+    """The demo starts from scratch: old events (unless ``keep_events``: the user's own), Flink runs, the contracts'
+    Delta tables and the dead-letter tables of their sources are removed."""
     tables = {c.table_name for c in contracts} | {dead_letter_table(c.source.name) for c in contracts}
-    for folder in (settings.events_dir, settings.flink_dir, *(settings.delta_table_path(t) for t in sorted(tables))):
+    folders = [settings.flink_dir, *(settings.delta_table_path(t) for t in sorted(tables))]
+    for folder in ([] if keep_events else [settings.events_dir]) + folders:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def own_event_folders(events_dir: Path, contracts: list[Contract]) -> dict[str, Path]:
+    """``<events_dir>/<source>`` for every source the contracts read; raises :class:`UsageError` naming each missing
+    folder (nothing is removed or generated before the check)."""
+    if not events_dir.is_dir():
+        raise UsageError(f"--events-dir {events_dir} is not a folder",
+                         hint="give a folder with one sub-folder of JSON-lines files per source")
+    sources = sorted({c.source.name for c in contracts})
+    missing = [name for name in sources if not (events_dir / name).exists()]
+    if missing:
+        raise UsageError(f"--events-dir {events_dir} has no folder for source(s) {missing}",
+                         hint=f"put each source's JSON-lines files under {events_dir}/<source>/ "
+                              f"(sources: {', '.join(sources)})")
+    return {name: (events_dir / name).resolve() for name in sources}
 
 
 def generate_events(settings: Settings, contracts: list[Contract], options: MainJobOptions) -> dict[str, Path]:
@@ -140,9 +181,11 @@ def generate_events(settings: Settings, contracts: list[Contract], options: Main
     for source in sorted({c.source.name for c in contracts}):
         readers = [c for c in contracts if c.source.name == source]
         folder = settings.events_dir / source
+        duration, jitter = timedelta(hours=options.hours), safe_jitter(readers)
+        # events end at `end` (the jitter may push an event up to `jitter` later, so the span starts that much earlier)
         write_events(SourceSpec.from_contracts(readers), folder, options.events, seed=options.seed,
-                     duration=timedelta(hours=options.hours), max_jitter=safe_jitter(readers),
-                     entities=options.entities)
+                     start=options.events_end() - duration - jitter, duration=duration, max_jitter=jitter,
+                     entities=options.entities, null_rate=options.null_rate)
         folders[source] = folder
     return folders
 

@@ -114,6 +114,7 @@ def test_compatibility_mode_and_major_bump_change_the_grade(outputs: dict[str, o
     major = by_file["contracts/major.yaml"]
     assert [(f["rule"], f["severity"]) for f in major["findings"]] == [("feature-deleted", "info")]
     assert major["ok"] is True and major["change"]["required_bump"] == "major"
+    assert "feature-platform rollout start" in major["change"]["rollout_plan"]  # the new major's rollout, stated
     old = by_file["contracts/old.yaml"]["findings"]
     assert [(f["rule"], f["severity"]) for f in old] == [("contract-deleted", "info")]  # deprecated first
 
@@ -122,7 +123,7 @@ def test_version_discipline(outputs: dict[str, object]) -> None:
     by_file = {c["file"]: c for c in outputs["json"]["contracts"]}  # type: ignore[index]
     assert by_file["contracts/full.yaml"]["change"] == {"name": "full", "base_version": "1.0.0",
                                                         "head_version": "1.0.0", "required_bump": "major",
-                                                        "declared_bump": "none"}
+                                                        "declared_bump": "none", "rollout_plan": None}
     minor = next(f for f in by_file["contracts/minor.yaml"]["findings"] if f["rule"] == "version-bump-mismatch")
     assert "major bump, but the changes are minor" in minor["message"] and "declare 1.1.0" in minor["message"]
     wid = next(f for f in by_file["contracts/wid.yaml"]["findings"] if f["rule"] == "version-bump-mismatch")

@@ -149,6 +149,7 @@ def reference_rows(good: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     result = groups.size().rename("_n").to_frame()
     for feature in contract.features:
         in_window = exploded[exploded["_t"] >= exploded["window_end"] - pd.Timedelta(feature.window.size)]
+        events = in_window.groupby([*keys, "window_end"], sort=True).size().reindex(result.index, fill_value=0)
         column = feature.column
         if column is not None:
             in_window = in_window[in_window[column].notna()]
@@ -156,8 +157,8 @@ def reference_rows(good: pd.DataFrame, contract: Contract) -> pd.DataFrame:
         match feature.aggregation:
             case "count":
                 values = by.size().reindex(result.index, fill_value=0)
-            case "sum":
-                values = by[column].sum()
+            case "sum":  # no event in the window: 0; events whose column is all null: NULL
+                values = by[column].sum().reindex(result.index).where(events > 0, 0)
             case "avg":
                 values = by[column].mean()
             case "min":

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pipelines.contracts.durations import format_duration
 from pipelines.contracts.load import KEY, LoadedContract, YamlPath
 from pipelines.contracts.model import Contract, Feature
+from pipelines.feature_check.compat.rollout_plan import rollout_plan
 from pipelines.feature_check.compat.rules import (
     CLASS_ORDER,
     COLUMN_WIDENINGS,
@@ -38,10 +39,11 @@ class ContractChange:
     required: str | None = None  # "major" | "minor" | "patch" | None (no change)
     declared: str | None = None  # "major" | "minor" | "patch" | "none" | "lower"
     findings: list[Finding] = field(default_factory=list)
+    rollout_plan: str | None = None  # a new major: how it will be rolled out (compat.rollout_plan)
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "base_version": self.base_version, "head_version": self.head_version,
-                "required_bump": self.required, "declared_bump": self.declared}
+                "required_bump": self.required, "declared_bump": self.declared, "rollout_plan": self.rollout_plan}
 
 
 def _semver(text: str) -> tuple[int, int, int]:
@@ -267,7 +269,8 @@ def compare_contract(base: LoadedContract, head: LoadedContract) -> ContractChan
     """Every change between two versions of one contract, graded, plus the version-discipline verdict."""
     old, new = base.contract, head.contract
     bump = declared_bump(old.version, new.version)
-    change = ContractChange(new.name, head.file, old.version, new.version, declared=bump)
+    change = ContractChange(new.name, head.file, old.version, new.version, declared=bump,
+                            rollout_plan=rollout_plan(old, new))
     raws = [raw for detect in DETECTORS for raw in detect(old, new)]
     classes: list[str] = []
     for rule_id, path, message in raws:

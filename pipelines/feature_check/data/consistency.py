@@ -3,9 +3,10 @@
 * **Row count** (``data-row-count-shift``): the relative change from the previous data version to the newest. Losing
   more than ``row_count_drop_max`` of the rows (an overwrite or delete that dropped data) or growing by more than
   ``row_count_growth_max`` (a replay that duplicated a backlog) warns.
-* **Distribution** (``data-distribution-shift``): the rows the newest version added (``ingested_at`` newer than any
-  row of the previous version; all rows when the newest version rewrote the table) against the previous version's
-  rows, per feature, nulls left out (the null-rate check covers them). Numeric features: the population stability
+* **Distribution** (``data-distribution-shift``): like with like: the rows the newest version added (``ingested_at``
+  newer than any row of the previous version; all rows when the newest version rewrote the table) against the
+  previous version's rows over the same number of steps (its newest), complete steps only on both sides (a bounded
+  run's end-of-input flush emits windows that hold only part of their events: :func:`complete_steps`), per feature, nulls left out (the null-rate check covers them). Numeric features: the population stability
   index over ``shift_bins`` quantile bins of the previous rows, and the two-sample Kolmogorov-Smirnov statistic.
   Strings and booleans: the PSI over the previous version's ``shift_bins - 1`` most common values plus "other".
   Either statistic above its threshold (``psi_max``, ``ks_max``) warns. Fewer than ``shift_min_rows`` rows on either
@@ -20,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.layout import INGESTED_AT
+from pipelines.layout import INGESTED_AT, WINDOW_END
 from pipelines.contracts.model import Contract
 from pipelines.config import DataCheckThresholds
 
@@ -129,10 +130,45 @@ def feature_shift(feature: str, previous: pa.ChunkedArray, current: pa.ChunkedAr
     return Shift(feature, categorical_psi(before, after, thresholds.shift_bins), None, len(before), len(after))
 
 
+def complete_steps(contract: Contract, table: pa.Table, newest_end: object | None = None) -> pa.Table:
+    """Rows of complete steps only: a bounded run's end-of-input flush also emits the windows that end after the last
+    event (up to ``max_window - step`` later), each holding only part of a window's events; they are left out.
+    ``newest_end`` is the newest ``window_end`` of the whole table version (default: of ``table``)."""
+    if WINDOW_END not in table.column_names or table.num_rows == 0:
+        return table
+    newest = newest_end if newest_end is not None else pc.max(table[WINDOW_END]).as_py()
+    if newest is None:
+        return table
+    last_complete = newest - (contract.max_window - contract.step)
+    return table.filter(pc.less_equal(table[WINDOW_END], pa.scalar(last_complete, table[WINDOW_END].type)))
+
+
+def newest_steps(table: pa.Table, steps: int) -> pa.Table:
+    """Rows of the ``steps`` newest distinct ``window_end`` values of ``table``."""
+    if WINDOW_END not in table.column_names or table.num_rows == 0 or steps <= 0:
+        return table
+    ends = pc.unique(table[WINDOW_END]).sort()
+    keep = ends.slice(max(len(ends) - steps, 0))
+    return table.filter(pc.is_in(table[WINDOW_END], value_set=keep))
+
+
+def like_with_like(contract: Contract, previous: pa.Table, current: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(previous side, current side) of the comparison: the newest version's added rows of complete steps, against
+    the previous version's complete steps over the same number of steps (its newest ones), so neither side holds the
+    end-of-input flush and both span the same time."""
+    newest = pc.max(current[WINDOW_END]).as_py() if WINDOW_END in current.column_names and current.num_rows else None
+    added = complete_steps(contract, rows_added(previous, current), newest)
+    before = complete_steps(contract, previous)
+    if WINDOW_END in added.column_names and added.num_rows:
+        before = newest_steps(before, len(pc.unique(added[WINDOW_END])))
+    return before, added
+
+
 def distribution_shifts(contract: Contract, previous: pa.Table, current: pa.Table,
                         thresholds: DataCheckThresholds) -> list[Shift]:
-    """Shifts of every feature present in both versions (the newest version's added rows against the previous)."""
-    added = rows_added(previous, current)
+    """Shifts of every feature present in both versions (the newest version's added rows against the previous,
+    like with like: :func:`like_with_like`)."""
+    previous, added = like_with_like(contract, previous, current)
     shifts = []
     for feature in contract.features:
         if feature.name in previous.column_names and feature.name in added.column_names:

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from pipelines.layout import WINDOW_END
 from pipelines.contracts.model import Contract
+from pipelines.health.activity import null_rate
 
 
 def null_count(column: pa.ChunkedArray) -> int:
@@ -45,6 +46,7 @@ class TableMetrics:
     """What the checks need to know about one snapshot of a contract's table."""
 
     rows: int
+    #: Per feature, the null share over the rows whose feature window held an event (:mod:`pipelines.health.activity`).
     null_share: dict[str, float] = field(default_factory=dict)
     newest_window_end: datetime | None = None
     newest_value_window_end: dict[str, datetime | None] = field(default_factory=dict)
@@ -56,7 +58,7 @@ def table_metrics(contract: Contract, table: pa.Table) -> TableMetrics:
     """Metrics of the contract's features that are present in ``table`` (absent ones are the schema check's job)."""
     rows = table.num_rows
     present = [f for f in contract.features if f.name in table.column_names]
-    null_share = {f.name: (null_count(table[f.name]) / rows if rows else 0.0) for f in present}
+    null_share = {f.name: null_rate(contract, f, table).rate for f in present}
     newest_value: dict[str, datetime | None] = {}
     if WINDOW_END in table.column_names:
         for feature in present:

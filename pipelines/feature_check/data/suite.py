@@ -8,8 +8,10 @@ specs into a suite and validates it. What the suite says about a contract's tabl
   (pandas dtype names of the frame :mod:`~pipelines.feature_check.data.gx_run` builds: nullable ``Int64Dtype``,
   ``BooleanDtype``, ``StringDtype``, ``float64``, and ``datetime64[us]`` for the UTC timestamps).
 * ``data-null-key``: join keys, ``window_start``, ``window_end`` and ``ingested_at`` are never null.
-* ``data-null-rate``: each feature is non-null in at least ``1 - null_rate_max`` of the rows (``mostly``), with the
-  feature's own limit from ``sla.features`` when it has one.
+* ``data-null-rate``: each feature is non-null in at least ``1 - null_rate_max`` of the rows whose feature window
+  held an event (``mostly``, with a ``row_condition`` on the contract's count over the same window when the feature
+  is NULL over an empty window: :mod:`pipelines.health.activity`), with the feature's own limit from
+  ``sla.features`` when it has one.
 * ``data-value-range``: what the aggregation implies: counts are ``>= 0``; for a ``min`` and a ``max`` of the same
   column and window, ``max >= min`` in every row where both are set.
 * ``data-window-shape``: ``window_end > window_start``.
@@ -25,6 +27,7 @@ from typing import Any
 from pipelines.layout import INGESTED_AT, WINDOW_END, WINDOW_START
 from pipelines.contracts.load import YamlPath
 from pipelines.contracts.model import Contract, Feature
+from pipelines.health.activity import activity_of
 
 #: Contract types → the pandas dtype name GX compares against (the frame is built with nullable extension dtypes).
 PANDAS_TYPES: dict[str, str] = {
@@ -111,8 +114,13 @@ def build_specs(contract: Contract, present: Collection[str], pending: Collectio
             continue
         limit, path = null_rate_limit(contract, feature.name)
         if limit < 1.0:
-            specs.append(ExpectationSpec("ExpectColumnValuesToNotBeNull",
-                                         {"column": feature.name, "mostly": 1.0 - limit}, "data-null-rate", path,
+            kwargs: dict[str, Any] = {"column": feature.name, "mostly": 1.0 - limit}
+            activity = activity_of(contract, feature)
+            if activity.count_column is not None and activity.count_column in present:
+                # only rows whose feature window held an event (pipelines.health.activity): an empty window's NULL
+                # is not missing data
+                kwargs |= {"row_condition": f"{activity.count_column} > 0", "condition_parser": "pandas"}
+            specs.append(ExpectationSpec("ExpectColumnValuesToNotBeNull", kwargs, "data-null-rate", path,
                                          feature.name, {"limit": limit}))
         if feature.aggregation in ("count", "count_distinct"):
             specs.append(ExpectationSpec("ExpectColumnValuesToBeBetween", {"column": feature.name, "min_value": 0},

@@ -30,6 +30,12 @@ def render_markdown(run: CheckRun) -> str:
             lines.append(f"| `{change['name']}` | {change['base_version'] or '—'} | {change['head_version'] or '—'} | "
                          f"{change['required_bump'] or 'none'} | {change['declared_bump'] or '—'} |")
         lines.append("")
+        plans = [change for change in run.changes.values() if change.get("rollout_plan")]
+        if plans:
+            lines += ["**Rollout after merge**", ""]
+            lines += [f"- `{change['name']}` {change['head_version']}: {_cell(str(change['rollout_plan']))}"
+                      for change in plans]
+            lines.append("")
     findings = sorted(run.findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.file, f.line, f.column))
     if findings:
         lines += ["| | rule | where | message |", "| --- | --- | --- | --- |"]

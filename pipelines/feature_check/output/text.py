@@ -22,6 +22,9 @@ def render_text(run: CheckRun) -> str:
         counts += [_plural(len(report.warnings), "warning")] if report.warnings else []
         detail = f": {', '.join(counts)}" if counts else ""
         lines.append(f"{mark} {title} ({report.file}){detail}")
+    for change in run.changes.values():
+        if change.get("rollout_plan"):
+            lines.append(f"rollout of {change['name']} {change['head_version']}: {change['rollout_plan']}")
     total = run.summary()
     against = f" against {run.base}" if run.base else ""
     extra = f", {total['suppressed']} suppressed" if total["suppressed"] else ""

@@ -142,7 +142,7 @@ SELECT
   window_start,
   window_end,
   CAST(COUNT(*) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:05:00.000' DAY TO SECOND(3)) AS BIGINT) AS `txn_count_5m`,
-  CAST(SUM(`amount`) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:05:00.000' DAY TO SECOND(3)) AS DOUBLE) AS `amount_sum_5m`,
+  CAST(CASE WHEN COUNT(*) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:05:00.000' DAY TO SECOND(3)) = 0 THEN 0 ELSE SUM(`amount`) FILTER (WHERE _rowtime >= window_end - INTERVAL '0 00:05:00.000' DAY TO SECOND(3)) END AS DOUBLE) AS `amount_sum_5m`,
   CAST(SUM(`amount`) AS DOUBLE) AS `amount_sum_1h`,
   CAST(AVG(CAST(`amount` AS DOUBLE)) AS DOUBLE) AS `amount_avg_1h`,
   CAST(MAX(`amount`) AS DOUBLE) AS `amount_max_1h`,
