@@ -17,7 +17,8 @@ from dataclasses import replace
 from pipelines.codegen.flink_sql import JobSql
 from pipelines.codegen.parse_once import parse_once_job
 from pipelines.flink.environment import FlinkOptions
-from pipelines.jvm.udf_jar import UdfBuildError, parse_once_jar
+from pipelines.jvm.java_build import JavaBuildError
+from pipelines.jvm.udf_jar import parse_once_jar
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def prepare_parse_once(job: JobSql, options: FlinkOptions) -> tuple[JobSql, Flin
         return job, options
     try:
         jar = parse_once_jar()
-    except UdfBuildError as error:
+    except JavaBuildError as error:
         if options.parse_once == "on":
             raise
         log.warning("parse-once functions unavailable, running the plain SQL (same results, slower): %s", error)

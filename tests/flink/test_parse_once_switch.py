@@ -13,7 +13,7 @@ from pipelines.codegen.parse_once import uses_parse_once
 from pipelines.config import PROJECT_ROOT
 from pipelines.contracts.load import load_contract
 from pipelines.flink.environment import FlinkOptions
-from pipelines.jvm.udf_jar import UdfBuildError
+from pipelines.jvm.java_build import JavaBuildError
 
 
 def _job():
@@ -23,7 +23,7 @@ def _job():
 
 
 def _no_jar() -> Path:
-    raise UdfBuildError("no compiler here")
+    raise JavaBuildError("no compiler here")
 
 
 def test_auto_uses_the_functions_and_their_jar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +44,7 @@ def test_auto_falls_back_to_the_plain_sql_when_the_jar_cannot_be_built(tmp_path:
 
 def test_on_refuses_to_run_without_the_jar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(switch, "parse_once_jar", _no_jar)
-    with pytest.raises(UdfBuildError, match="no compiler"):
+    with pytest.raises(JavaBuildError, match="no compiler"):
         switch.prepare_parse_once(_job(), FlinkOptions(checkpoint_dir=tmp_path, parse_once="on"))
 
 
