@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     feature_repo_dir: Path = Field(Path("feature_repo"), description="The Feast repository.")
     parallelism: int = Field(2, ge=1, le=64, description="Flink parallelism of a job (mini-cluster or cluster).")
     checkpoint_interval_ms: int = Field(2000, ge=100, description="Flink checkpoint interval.")
+    parse_once: Literal["auto", "on", "off"] = Field(
+        "auto", description="Parse each JSON line once with the platform's Java functions (`auto`: when they can be "
+                            "built, else the plain SQL; `on`: required; `off`: plain SQL). Same results either way.")
     jvm_heap: str = Field("1g", pattern=r"^[1-9][0-9]*[mg]$", description="Maximum heap of the local Flink JVM.")
     flink_target: Literal["local", "remote"] = Field(
         "local", description="Where Flink jobs run: `local` (the mini-cluster inside the Python process) or `remote` "

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pipelines.cli.console import cluster_settings, console, parse_instant, progress_printer
+from pipelines.cli.console import ClusterOption, cluster_settings, console, parse_instant, progress_printer
 
 
 def backfill_command(
@@ -28,10 +28,7 @@ def backfill_command(
     events: Annotated[Path | None, typer.Option(help="Folder with one sub-folder of JSON-lines files per source "
                                                      "(default: the data folder's events).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
-    cluster: Annotated[str | None, typer.Option(
-        "--cluster", metavar="URL", help="Submit the Flink job to the cluster whose JobManager REST API is at URL "
-                                         "(e.g. http://127.0.0.1:8081; default: FP_FLINK_TARGET / "
-                                         "FP_FLINK_REST_ADDRESS, else the local mini-cluster).")] = None,
+    cluster: ClusterOption = None,
 ) -> None:
     """Recompute [--from, --to) with the streaming SQL in Flink batch mode; replace that range in Delta."""
     from pipelines.jobs.backfill import backfill_contracts

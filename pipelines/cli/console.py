@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -44,6 +44,13 @@ def parse_instant(text: str, option: str) -> datetime:
     except ValueError:
         raise UsageError(f"{option} {text!r} is not an ISO 8601 time (e.g. 2026-01-01T00:00:00Z)") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: ``--cluster URL`` of every command that runs a Flink job (run, stream, backfill); see :func:`cluster_settings`.
+ClusterOption = Annotated[str | None, typer.Option(
+    "--cluster", metavar="URL", help="Submit the Flink job to the cluster whose JobManager REST API is at URL "
+                                     "(e.g. http://127.0.0.1:8081; default: FP_FLINK_TARGET / "
+                                     "FP_FLINK_REST_ADDRESS, else the local mini-cluster).")]
 
 
 def cluster_settings(rest_url: str | None) -> Settings:

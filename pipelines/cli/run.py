@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from pipelines.cli.console import cluster_settings, console, parse_instant, progress_printer
+from pipelines.cli.console import ClusterOption, cluster_settings, console, parse_instant, progress_printer
 from pipelines.errors import UsageError
 
 if TYPE_CHECKING:
@@ -38,10 +38,7 @@ def run_command(
     null_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of optional source columns left null "
                                                                    "(missing input data).")] = 0.002,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
-    cluster: Annotated[str | None, typer.Option(
-        "--cluster", metavar="URL", help="Submit the Flink job to the cluster whose JobManager REST API is at URL "
-                                         "(e.g. http://127.0.0.1:8081; default: FP_FLINK_TARGET / "
-                                         "FP_FLINK_REST_ADDRESS, else the local mini-cluster).")] = None,
+    cluster: ClusterOption = None,
 ) -> None:
     """Generate events (or read --events-dir), compute every contract in Flink, commit to Delta, load Feast online,
     print values."""

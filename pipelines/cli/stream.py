@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from pipelines.cli.console import cluster_settings, console, progress_printer
+from pipelines.cli.console import ClusterOption, cluster_settings, console, progress_printer
 
 
 def stream_command(
@@ -33,10 +33,7 @@ def stream_command(
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds to.")] = "127.0.0.1",
     report_every: Annotated[float, typer.Option(min=0.5, help="Seconds between two progress reports.")] = 5.0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the final summary as JSON on stdout.")] = False,
-    cluster: Annotated[str | None, typer.Option(
-        "--cluster", metavar="URL", help="Submit the Flink job to the cluster whose JobManager REST API is at URL "
-                                         "(default: the FP_FLINK_TARGET setting; remote needs "
-                                         "FP_FLINK_REST_ADDRESS, else the local mini-cluster).")] = None,
+    cluster: ClusterOption = None,
 ) -> None:
     """Run every contract continuously over Kafka or the watched events folder, committing to Delta and pushing
     fresh values online, until Ctrl-C or SIGTERM (then stop with a savepoint; the next `stream` resumes there)."""

@@ -61,6 +61,8 @@ class FlinkOptions:
     runtime_mode: Literal["streaming", "batch"] = "streaming"
     #: Extra connector jars (``pipeline.jars``), e.g. the Kafka connector; empty for the embedded default.
     jars: tuple[Path, ...] = ()
+    #: How lines are parsed: ``auto`` / ``on`` / ``off`` (see :mod:`pipelines.flink.parse_once`).
+    parse_once: Literal["auto", "on", "off"] = "auto"
     #: The remote cluster the job is submitted to; None = the local mini-cluster. On a cluster, ``checkpoint_dir``
     #: and the part-file folders must be a directory the client and every TaskManager see at the same path.
     cluster: ClusterTarget | None = None
@@ -78,7 +80,7 @@ def flink_options(settings: Settings, checkpoint_dir: Path, **overrides: object)
                                 restart_max_delay_ms=settings.flink_restart_max_delay_ms)
     options = FlinkOptions(checkpoint_dir=checkpoint_dir, parallelism=settings.parallelism,
                            checkpoint_interval_ms=settings.checkpoint_interval_ms, jvm_heap=settings.jvm_heap,
-                           cluster=cluster)
+                           parse_once=settings.parse_once, cluster=cluster)
     return replace(options, **overrides)  # type: ignore[arg-type]
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pipelines.codegen.flink_sql import JobSql
 from pipelines.errors import PlatformError, Terminal
 from pipelines.flink.environment import FlinkOptions, create_table_environment
+from pipelines.flink.parse_once import prepare_parse_once
 
 if TYPE_CHECKING:
     from pyflink.table import TableEnvironment, TableResult
@@ -50,6 +51,7 @@ def flink_error(error: Exception) -> FlinkJobError:
 def run_job(job: JobSql, options: FlinkOptions) -> JobRun:
     """Submit the job in a fresh table environment and block until it is done."""
     started = time.perf_counter()
+    job, options = prepare_parse_once(job, options)
     env = create_table_environment(options)
     result = submit_job(env, job)
     setup = time.perf_counter() - started

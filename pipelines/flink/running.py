@@ -28,6 +28,7 @@ from pipelines.flink.cluster import TERMINAL_STATES, ClusterRest
 from pipelines.flink.environment import FlinkOptions, create_table_environment
 from pipelines.flink.job import FlinkJobError, first_lines, flink_error, submit_job
 from pipelines.flink.monitor import JobMetrics, JobMonitor, free_port, local_rest_url, rest_configuration
+from pipelines.flink.parse_once import prepare_parse_once
 
 #: How long a restart waits for the JVM of a killed attempt to exit by itself before killing it.
 ORPHAN_JVM_GRACE_SECONDS = 15.0
@@ -98,6 +99,7 @@ class RunningJob:
 
 def start_job(job_sql: JobSql, options: FlinkOptions, restore: Path | None) -> RunningJob:
     """Submit ``job_sql`` (restored from the checkpoint ``restore`` when given) without waiting for it."""
+    job_sql, options = prepare_parse_once(job_sql, options)
     env = create_table_environment(options)
     keys = checkpoint_configuration(restore)
     if options.cluster is None:

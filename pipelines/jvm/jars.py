@@ -26,6 +26,8 @@ POM_DIR = PROJECT_ROOT / "tools" / "jars"
 #: Where fetched jars are kept (gitignored with the rest of ``.tools/``).
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".tools" / "jars"
 FLINK_KAFKA = "flink-kafka"
+#: The Eclipse Java compiler, which builds the project's Java on a runtime without javac (:mod:`.java_build`).
+ECJ = "ecj"
 KAFKA_BROKER = "kafka-broker"
 _STAMP = ".pom-sha256"
 

