@@ -76,7 +76,7 @@ def test_the_readme_flow_passes_feature_check_data_and_health(demo: Path) -> Non
     assert {"freshness", "event_lag", "dead_letter_rate", "missing_rate", "null_rate:amount_sum_5m"} <= names
     only = _health(demo, "--contract", "user_txn_stats")[1]
     assert [c["contract"] for c in only["contracts"]] == ["user_txn_stats"]
-    prometheus = _cli([str(BIN / "feature-platform"), "health", "--prometheus"], demo)
+    prometheus = _cli([str(BIN / "feature-platform"), "health", "--prometheus", "--contract", "user_txn_stats"], demo)
     assert prometheus.returncode == HEALTHY
     assert 'fp_health_healthy{contract="user_txn_stats",version="1"} 1.0' in prometheus.stdout
 
