@@ -234,7 +234,7 @@ def test_backfill_command_replaces_a_range_and_prints_json(tmp_path: Path, event
     assert refused.returncode == 2, refused.stderr[-2000:]  # typer's usage error, before any Flink work
 
 
-_SOURCE_CORE = ("CREATE", "  _line", "  _rowtime", "  WATERMARK")
+_SOURCE_CORE = ("CREATE", "  _line ", "  _rowtime", "  WATERMARK")  # `_line_too_large` is per connector
 
 
 def _is_source_table(statement: str) -> bool:
