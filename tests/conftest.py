@@ -18,6 +18,7 @@ from pipelines.contracts.load import LoadedContract, load_contract
 from pipelines.contracts.model import Contract
 from pipelines.jvm.jars import FLINK_KAFKA, KAFKA_BROKER, JarFetchError, fetch_jars
 from pipelines.testing.kafka_broker import KafkaBroker, start_kafka_broker
+from pipelines.testing.redis_server import REDIS_SERVER, RedisServer
 
 #: The project's example contracts (``contracts/*.yaml``).
 CONTRACTS = PROJECT_ROOT / "contracts"
@@ -71,3 +72,18 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A running redis-server for one test; skipped locally when Redis is not installed, never under CI=true."""
+    if not Path(REDIS_SERVER).exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"redis-server not found at {REDIS_SERVER} (CI=true: the Redis tests must run)")
+        pytest.skip(f"redis-server not installed ({REDIS_SERVER}); `apt-get install redis-server` to run this test")
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

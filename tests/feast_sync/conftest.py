@@ -4,8 +4,7 @@ would."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from deltalake import write_deltalake
 
 from pipelines.contracts.model import Contract
 from pipelines.delta.schema import delta_schema
-from pipelines.testing.redis_server import REDIS_SERVER, RedisServer
 
 #: Recent, minute-aligned: TTL-bound stores must still consider the values fresh.
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -50,16 +48,3 @@ def write_delta() -> Callable[[Contract, Path, Sequence[dict[str, Any]]], None]:
 
 
 # ------------------------------------------------------------------------------------------- Redis (online loading)
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A running redis-server for one test; skipped locally when Redis is not installed, never under CI=true."""
-    if not Path(REDIS_SERVER).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"redis-server not found at {REDIS_SERVER} (CI=true: the Redis tests must run)")
-        pytest.skip(f"redis-server not installed ({REDIS_SERVER}); `apt-get install redis-server` to run this test")
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

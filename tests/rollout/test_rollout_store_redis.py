@@ -3,10 +3,8 @@ rollout per contract, the audit log in the same transaction) and the router read
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,23 +13,16 @@ from pipelines.rollout import controller as ctl
 from pipelines.rollout.errors import RolloutConflictError, RolloutRefusedError
 from pipelines.rollout.router import RolloutRouter
 from pipelines.rollout.store import RedisRolloutStore
-from pipelines.testing.redis_server import REDIS_SERVER, RedisServer
+from pipelines.testing.redis_server import RedisServer
 
 
 @pytest.fixture
-def redis_store(tmp_path: Path) -> Iterator[RedisRolloutStore]:
-    if not Path(REDIS_SERVER).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"redis-server not found at {REDIS_SERVER} (CI=true: the Redis tests must run)")
-        pytest.skip(f"redis-server not installed ({REDIS_SERVER})")
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    store = RedisRolloutStore(server.url)
+def redis_store(redis_server: RedisServer) -> Iterator[RedisRolloutStore]:
+    store = RedisRolloutStore(redis_server.url)
     try:
         yield store
     finally:
         store.close()
-        server.stop()
 
 
 def test_redis_store_keeps_rollouts_with_compare_and_set(redis_store: RedisRolloutStore,
