@@ -24,7 +24,7 @@ from pipelines.delta.schema import delta_schema
 from pipelines.delta.write import append_once, ensure_table
 from pipelines.feast_sync.online import load_latest_online
 from pipelines.feast_sync.store import apply_repo, open_store
-from pipelines.rollout.store import SqliteRolloutStore
+from pipelines.rollout.store import RedisRolloutStore, RolloutStore, SqliteRolloutStore
 from pipelines.testing.serve_process import ServeProcess
 
 USERS = [f"user-{i:05d}" for i in range(2000)]
@@ -55,15 +55,17 @@ class RolloutStack:
     v1: Contract
     v2: Contract
     server: ServeProcess
-    rollouts: SqliteRolloutStore
+    rollouts: RolloutStore
 
     def close(self) -> None:
         self.server.stop()
         self.rollouts.close()
 
 
-def build_stack(root: Path, *, candidate_age: timedelta = timedelta(0), workers: int = 2) -> RolloutStack:
-    """Contracts folder holding v2 only (as after the merge), both tables and views, serve started."""
+def build_stack(root: Path, *, candidate_age: timedelta = timedelta(0), workers: int = 2,
+                rollout_redis_url: str | None = None) -> RolloutStack:
+    """Contracts folder holding v2 only (as after the merge), both tables and views, serve started. The rollout
+    store is the SQLite file in the data folder, or Redis at ``rollout_redis_url`` (``FP_ROLLOUT_STORE=redis``)."""
     contracts = root / "contracts"
     contracts.mkdir(parents=True)
     stable_file = root / "stable" / "user_txn_stats.yaml"
@@ -81,10 +83,17 @@ def build_stack(root: Path, *, candidate_age: timedelta = timedelta(0), workers:
     apply_repo(feast, [(c, settings.delta_table_path(c.table_name)) for c in (v1, v2)])
     for contract in (v1, v2):
         load_latest_online(feast, contract, settings.delta_table_path(contract.table_name))
-    server = ServeProcess({"FP_DATA_DIR": str(settings.data_dir), "FP_CONTRACTS_DIR": str(contracts),
-                           "FP_SERVE__WORKERS": str(workers)}, log=root / "serve.log")
+    env = {"FP_DATA_DIR": str(settings.data_dir), "FP_CONTRACTS_DIR": str(contracts),
+           "FP_SERVE__WORKERS": str(workers)}
+    rollouts: RolloutStore
+    if rollout_redis_url is not None:
+        env |= {"FP_ROLLOUT_STORE": "redis", "FP_REDIS_URL": rollout_redis_url}
+        rollouts = RedisRolloutStore(rollout_redis_url)
+    else:
+        rollouts = SqliteRolloutStore(settings.data_dir / "rollout" / "rollouts.sqlite")
+    server = ServeProcess(env, log=root / "serve.log")
     server.start()
-    return RolloutStack(settings, v1, v2, server, SqliteRolloutStore(settings.data_dir / "rollout" / "rollouts.sqlite"))
+    return RolloutStack(settings, v1, v2, server, rollouts)
 
 
 def stream_one_step(stack: RolloutStack) -> None:
