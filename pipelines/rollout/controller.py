@@ -140,9 +140,9 @@ class Controller:
         return changed
 
     def _evaluate(self, state: RolloutState, started: float) -> RolloutState:
-        measuring = time.monotonic()
+        measuring = self.now()
         gates = dict(self.measure(state))
-        took = time.monotonic() - measuring
+        took = self.now() - measuring
         now = max(started, self.now())  # the decision's time: after the measurement, just before the write
         failures = {name: (state.failures.get(name, 0) + 1 if gate.verdict == "fail" else 0)
                     for name, gate in gates.items()}

@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import mmh3
+
 from pipelines.rollout.buckets import BUCKETS, bucket, entity_key
 from pipelines.rollout.state import RolloutState
 from pipelines.rollout.store import RolloutStore
@@ -55,6 +57,8 @@ class RolloutRouter:
         if fresh and not (self.watch_changes and self._changed()):
             return self._states
         with self._lock:
+            if not fresh and self.watch_changes:
+                self._changed()  # note the store's marker before reading, so the next request need not re-read
             if not fresh or self.watch_changes:
                 try:
                     self._states = {state.contract: state for state in self.store.all_current()}
@@ -85,4 +89,8 @@ class RolloutRouter:
             return [state.candidate_major] * len(keys)
         threshold = weight * (BUCKETS // 100)
         rid, stable, candidate = state.rollout_id, state.stable_major, state.candidate_major
+        if keys and len(keys[0]) == 1:  # one join key (the common case): its text is the key itself, no join
+            hash_ = mmh3.hash
+            return [candidate if hash_(rid + str(key[0]), 0, False) % BUCKETS < threshold else stable
+                    for key in keys]
         return [candidate if bucket(rid, entity_key(key)) < threshold else stable for key in keys]
