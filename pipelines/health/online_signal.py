@@ -70,7 +70,8 @@ def sqlite_live_entities(db_path: Path | str, table: str, keys: Sequence[bytes],
     return {key for key, stamp in rows if stamp is not None and utc[stamp] >= horizon}
 
 
-def _missing_in_sqlite(store: Any, contract: Contract, entities: Sequence[Mapping[str, Any]], now: datetime) -> int:
+def missing_in_sqlite(store: Any, contract: Contract, entities: Sequence[Mapping[str, Any]], now: datetime) -> int:
+    """How many of ``entities`` have no live value in Feast's SQLite store ``store`` (one query)."""
     from pipelines.feast_sync.online_encoding import encode_entity_keys
 
     join_keys = list(contract.entity.join_keys)
@@ -81,8 +82,9 @@ def _missing_in_sqlite(store: Any, contract: Contract, entities: Sequence[Mappin
     return sum(key not in live for key in keys)
 
 
-def _missing_through_feast(store: Any, contract: Contract, entities: Sequence[Mapping[str, Any]],
+def missing_through_feast(store: Any, contract: Contract, entities: Sequence[Mapping[str, Any]],
                            now: datetime) -> int:
+    """How many of ``entities`` have no live value, read through Feast's online API (any online store)."""
     from pipelines.feast_sync.online import read_online
 
     values = read_online(store, contract, entities, include_event_timestamps=True)
@@ -105,9 +107,9 @@ def missing_rate_signal(contract: Contract, entities: Sequence[Mapping[str, Any]
 
         store = store if store is not None else open_online_store(settings)
         if getattr(store.config.online_store, "type", None) == "sqlite":
-            missing = _missing_in_sqlite(store, contract, entities, now)
+            missing = missing_in_sqlite(store, contract, entities, now)
         else:
-            missing = _missing_through_feast(store, contract, entities, now)
+            missing = missing_through_feast(store, contract, entities, now)
     except Exception as error:  # any failure to read the store means "cannot tell", named
         return Signal.unknown("missing_rate", limit, "share",
                               f"online store ({settings.online_store}) unreadable: {type(error).__name__}: {error}")
