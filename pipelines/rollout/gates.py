@@ -23,7 +23,6 @@ count towards the failure limit, so a flaky metrics endpoint pauses a rollout in
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -102,14 +101,11 @@ class HealthGates:
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), store: Any | None = None) -> None:
         self.settings, self.candidate, self.now, self.store = settings, candidate, now, store
         self.snapshots = SnapshotCache()  # the candidate's table is re-read only when its Delta version moved
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serve-signals")
 
     def __call__(self, state: RolloutState) -> dict[str, GateValue]:
         contract = self.candidate(state)
-        limits = HealthLimits.of(contract, self.settings.health)
-        # serving's metrics are an HTTP read, independent of the table and the online store: fetched meanwhile
-        serving = self._pool.submit(serve_signals, self.settings.health.serve_metrics_url, limits,
-                                    self.settings.health.timeout_s)
         health = contract_health(contract, self.settings, self.now(), store=self.store, with_serving=False,
                                  snapshots=self.snapshots)
-        return gates_from_health(contract, health, serving.result())
+        limits = HealthLimits.of(contract, self.settings.health)
+        serving = serve_signals(self.settings.health.serve_metrics_url, limits, self.settings.health.timeout_s)
+        return gates_from_health(contract, health, serving)
