@@ -96,7 +96,7 @@ def test_shadow_compares_the_candidate_and_serves_only_the_stable_major(stack: R
     table = candidate_table(stack.settings)
     changed, nudged, gone, partial = USERS[0:7], USERS[7], USERS[10:15], USERS[20]
     with sqlite3.connect(online_store_path(stack.settings)) as db:
-        for user in changed + [nudged]:
+        for user in [*changed, nudged]:
             (raw_amount,) = db.execute(f"SELECT value FROM {table} WHERE entity_key = ? AND feature_name = "
                                        "'amount_sum_5m'", (key(user),)).fetchone()
             amount = 10.0 + USERS.index(user)  # what the stack wrote (pipelines.testing.rollout_stack.table_rows)
