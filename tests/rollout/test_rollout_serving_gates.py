@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import redis
 import requests
 from deltalake import DeltaTable
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,6 +32,8 @@ from pipelines.feast_sync.store import online_store_path, open_store
 from pipelines.health.serve_signals import ServingInterval
 from pipelines.rollout import controller as ctl
 from pipelines.rollout.gates import HealthGates, serving_gates
+from pipelines.serving.catalog import load_catalog, view_spec
+from pipelines.serving.stores import parse_redis_url
 from pipelines.serving.values import KeyEncoder
 from pipelines.testing.rollout_stack import USERS, RolloutStack, build_stack
 
@@ -92,20 +95,87 @@ def request(url: str, users: list[str]) -> requests.Response:
                                                                          "entities": {"user_id": users}})
 
 
-def test_shadow_compares_the_candidate_and_serves_only_the_stable_major(stack: RolloutStack) -> None:
-    table = candidate_table(stack.settings)
+class CandidateValues:
+    """The candidate major's (v2) online values of user_txn_stats in the real store the stack serves from."""
+
+    def __init__(self, stack: RolloutStack) -> None:
+        self.settings = stack.settings
+        self.view = view_spec(stack.v2, load_catalog(stack.settings).project)
+
+    def amount(self, user: str) -> bytes:
+        raise NotImplementedError
+
+    def set_amount(self, user: str, value: bytes) -> None:
+        raise NotImplementedError
+
+    def drop(self, user: str, feature: str | None = None) -> None:
+        """Delete the user's candidate row (every feature), or only ``feature``."""
+        raise NotImplementedError
+
+
+class SqliteCandidate(CandidateValues):
+    def _run(self, sql: str, *args: object) -> list[tuple]:
+        with sqlite3.connect(online_store_path(self.settings)) as db:
+            return db.execute(sql.replace("{table}", self.view.sqlite_table), args).fetchall()
+
+    def amount(self, user: str) -> bytes:
+        return self._run("SELECT value FROM {table} WHERE entity_key = ? AND feature_name = 'amount_sum_5m'",
+                         key(user))[0][0]
+
+    def set_amount(self, user: str, value: bytes) -> None:
+        self._run("UPDATE {table} SET value = ? WHERE entity_key = ? AND feature_name = 'amount_sum_5m'", value,
+                  key(user))
+
+    def drop(self, user: str, feature: str | None = None) -> None:
+        if feature is None:
+            self._run("DELETE FROM {table} WHERE entity_key = ?", key(user))
+        else:
+            self._run("DELETE FROM {table} WHERE entity_key = ? AND feature_name = ?", key(user), feature)
+
+
+class RedisCandidate(CandidateValues):
+    """Feast's Redis layout: one hash per entity (key + project) holding every view's fields."""
+
+    def __init__(self, stack: RolloutStack) -> None:
+        super().__init__(stack)
+        self.client = redis.Redis(**parse_redis_url(stack.settings.redis_url))
+        self.project = load_catalog(stack.settings).project.encode()
+
+    def amount(self, user: str) -> bytes:
+        return self.client.hget(key(user) + self.project, self.view.features["amount_sum_5m"].redis_field)
+
+    def set_amount(self, user: str, value: bytes) -> None:
+        self.client.hset(key(user) + self.project, self.view.features["amount_sum_5m"].redis_field, value)
+
+    def drop(self, user: str, feature: str | None = None) -> None:
+        names = list(self.view.features) if feature is None else [feature]
+        fields = [self.view.features[name].redis_field for name in names]
+        if feature is None:
+            fields.append(self.view.redis_ts_field)
+        assert self.client.hdel(key(user) + self.project, *fields) == len(fields)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def shadow_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[RolloutStack, CandidateValues]]:
+    redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
+    built = build_stack(tmp_path, redis_url=redis_url)
+    try:
+        yield built, (RedisCandidate(built) if redis_url else SqliteCandidate(built))
+    finally:
+        built.close()
+
+
+def test_shadow_compares_the_candidate_and_serves_only_the_stable_major(shadow_stack) -> None:
+    stack, candidate = shadow_stack
     changed, nudged, gone, partial = USERS[0:7], USERS[7], USERS[10:15], USERS[20]
-    with sqlite3.connect(online_store_path(stack.settings)) as db:
-        for user in [*changed, nudged]:
-            (raw_amount,) = db.execute(f"SELECT value FROM {table} WHERE entity_key = ? AND feature_name = "
-                                       "'amount_sum_5m'", (key(user),)).fetchone()
-            amount = 10.0 + USERS.index(user)  # what the stack wrote (pipelines.testing.rollout_stack.table_rows)
-            assert encode_values(pa.array([amount], pa.float64()), "double")[0] == raw_amount
-            new = amount + 1.0 if user in changed else amount * (1 + 1e-9)  # within the documented tolerance
-            db.execute(f"UPDATE {table} SET value = ? WHERE entity_key = ? AND feature_name = 'amount_sum_5m'",
-                       (encode_values(pa.array([new], pa.float64()), "double")[0], key(user)))
-        db.executemany(f"DELETE FROM {table} WHERE entity_key = ?", [(key(u),) for u in gone])
-        db.execute(f"DELETE FROM {table} WHERE entity_key = ? AND feature_name = 'txn_count_5m'", (key(partial),))
+    for user in [*changed, nudged]:
+        amount = 10.0 + USERS.index(user)  # what the stack wrote (pipelines.testing.rollout_stack.table_rows)
+        assert encode_values(pa.array([amount], pa.float64()), "double")[0] == candidate.amount(user)
+        new = amount + 1.0 if user in changed else amount * (1 + 1e-9)  # within the documented tolerance
+        candidate.set_amount(user, encode_values(pa.array([new], pa.float64()), "double")[0])
+    for user in gone:
+        candidate.drop(user)
+    candidate.drop(partial, "txn_count_5m")
     ctl.start(stack.rollouts, stack.v2, stable_major=1, now=time.time(), stable=stack.v1)
     asked = USERS[:200]
     for start in range(0, len(asked), 50):
