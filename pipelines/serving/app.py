@@ -52,7 +52,9 @@ _STORE_ERROR_LOG_EVERY_S = 10.0
 def make_reader(settings: Settings, catalog: Catalog) -> StoreReader:
     """The reader of the online store ``settings`` name (the same store the loaders write)."""
     if settings.online_store == "redis":
-        return RedisReader(settings.redis_url, catalog.project, max_connections=settings.serve.max_in_flight + 8)
+        # one connection per request in flight and per shadow read, so shadow reads never take a request's connection
+        connections = settings.serve.max_in_flight + settings.serve.shadow_max_in_flight + 8
+        return RedisReader(settings.redis_url, catalog.project, max_connections=connections)
     from pipelines.feast_sync.store import online_store_path
 
     return SqliteReader(online_store_path(settings), busy_timeout_s=settings.serve.sqlite_busy_timeout_ms / 1000)
