@@ -53,16 +53,17 @@ class ShadowReads:
             self.child(metrics.SHADOW_DROPPED, stable.contract).inc(count)
             return False
         self.in_flight += 1
-        keys = self.keys(candidate).keys(entities, list(range(count)))
         task = asyncio.get_running_loop().create_task(
-            self._run(stable, candidate, tuple(features), keys, stable_rows, stable_read_s))
+            self._run(stable, candidate, tuple(features), entities, count, stable_rows, stable_read_s))
         self._tasks.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._tasks.discard)
         return True
 
-    async def _run(self, stable: ViewSpec, candidate: ViewSpec, features: tuple[str, ...], keys: list[bytes],
-                   stable_rows: list[Stored | None], stable_read_s: float) -> None:
+    async def _run(self, stable: ViewSpec, candidate: ViewSpec, features: tuple[str, ...],
+                   entities: dict[str, list[Any]], count: int, stable_rows: list[Stored | None],
+                   stable_read_s: float) -> None:
         try:
+            keys = self.keys(candidate).keys(entities, list(range(count)))  # in the task: off the request's time
             wanted = [name for name in features if name in candidate.features]
             started = time.perf_counter()
             try:
