@@ -88,9 +88,11 @@ def build_stack(root: Path, *, candidate_age: timedelta = timedelta(0), workers:
         feast = redis_feature_store(settings, redis_url)
     for contract in (v1, v2):
         load_latest_online(feast, contract, settings.delta_table_path(contract.table_name))
-    server = ServeProcess({"FP_DATA_DIR": str(settings.data_dir), "FP_CONTRACTS_DIR": str(contracts),
-                           "FP_SERVE__WORKERS": str(workers), "FP_ONLINE_STORE": settings.online_store,
-                           "FP_REDIS_URL": settings.redis_url}, log=root / "serve.log")
+    env = {"FP_DATA_DIR": str(settings.data_dir), "FP_CONTRACTS_DIR": str(contracts),
+           "FP_SERVE__WORKERS": str(workers)}
+    if redis_url:
+        env |= {"FP_ONLINE_STORE": "redis", "FP_REDIS_URL": redis_url}
+    server = ServeProcess(env, log=root / "serve.log")
     server.start()
     return RolloutStack(settings, v1, v2, server, SqliteRolloutStore(settings.data_dir / "rollout" / "rollouts.sqlite"))
 

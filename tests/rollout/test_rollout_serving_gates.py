@@ -45,6 +45,14 @@ FEATURES = ["user_txn_stats:txn_count_5m", "user_txn_stats:amount_sum_5m"]
 USER_KEY = KeyEncoder(("user_id",), ("string",))
 
 
+@pytest.fixture(autouse=True)
+def generous_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serve's store deadline for these tests (the servers inherit the environment): on a loaded machine a 50 ms read
+    budget turns slow stable reads into fallbacks and read errors, which is not what these tests measure. Shadow
+    reads run under the same deadline, so a shadow read cannot hold a worker longer than a served read can."""
+    monkeypatch.setenv("FP_SERVE__DEADLINE_MS", "1000")
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[RolloutStack]:
     built = build_stack(tmp_path)
