@@ -97,8 +97,9 @@ DEFAULT_MAX_LINE_BYTES = 1 << 20
 #: holding U+0001 or bytes that are not UTF-8 fails the job there) and ``raw`` for Kafka.
 LineFormat = Literal["fp-lines", "csv"]
 #: Kafka sources are read by one task (``scan.parallelism``) whatever the job's parallelism: see
-#: :func:`_connector_options` and docs/sources.md, "Parallelism and idle partitions".
-KAFKA_READER_PARALLELISM = 1
+#: :func:`_connector_options` and docs/sources.md, "Parallelism and idle partitions". None (one reader per task, the
+#: old plan) exists only for the side-by-side benchmark ``benchmarks/kafka_single_reader.py``.
+KAFKA_READER_PARALLELISM: int | None = 1
 #: ``CAST(TIMESTAMP(3) AS STRING)`` is always ``yyyy-MM-dd HH:mm:ss.SSS``: the prefix used by ``last``.
 _TIMESTAMP_TEXT_WIDTH = 23
 
@@ -323,9 +324,11 @@ def _connector_options(location: SourceLocation) -> list[tuple[str, str]]:
     # One reader for the whole topic (per-partition watermarks and idleness inside it), followed by a rebalance: the
     # classification runs at the job's parallelism behind the exchange and sees the one merged watermark the windows
     # see (docs/sources.md, "Parallelism and idle partitions"). At parallelism 1 it is the job's own parallelism.
-    options = [("connector", "kafka"), ("scan.parallelism", str(KAFKA_READER_PARALLELISM)), ("topic", location.topic),
-               ("properties.bootstrap.servers", location.bootstrap_servers),
-               ("properties.group.id", location.group_id), ("scan.startup.mode", location.startup_mode)]
+    options = [("connector", "kafka")]
+    if KAFKA_READER_PARALLELISM is not None:
+        options.append(("scan.parallelism", str(KAFKA_READER_PARALLELISM)))
+    options += [("topic", location.topic), ("properties.bootstrap.servers", location.bootstrap_servers),
+                ("properties.group.id", location.group_id), ("scan.startup.mode", location.startup_mode)]
     if location.startup_mode == "group-offsets":  # a new group starts at the beginning instead of failing
         options.append(("properties.auto.offset.reset", "earliest"))
     if location.start_offsets is not None:

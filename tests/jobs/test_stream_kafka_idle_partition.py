@@ -7,7 +7,7 @@ record follows from the construction alone (``B`` = 2026-01-01, allowed lateness
 1. before the start, P1 gets ``[B, B+20m)`` (in order up to 5 s of disorder: ordinary out-of-order events, never
    late since a partition's own watermark trails its newest event by 30 s) and a malformed line; P0 has nothing yet
    (two partitions starting with backlogs at once would make lateness depend on which the reader fetches first);
-2. once windows are in Delta, P0 alone gets ``[B+20m, B+60m)`` in batches a second apart: P1 is idle for longer
+2. once the reader has read them, P0 alone gets ``[B+20m, B+60m)`` in batches a second apart: P1 is idle for longer
    than the idle timeout, so it is released and the watermark passes B+55m; the test waits until Delta holds the
    window ending at B+55m, which proves the watermark was at least B+55m;
 3. then P1 comes back with ``[B+21m, B+50m)``, certainly late (behind a watermark already past B+55m, produced after
@@ -18,14 +18,15 @@ record follows from the construction alone (``B`` = 2026-01-01, allowed lateness
 SIGTERM stops the stream (stop-with-savepoint). Then: the dead letters are exactly the malformed lines and the late
 records of step 3; accepted (the ledger's sum of ``_accepted_in_step``) + dead letters + the two sentinels (still in
 open windows) = every record produced; Delta equals the independent reference of ``test_flink_vs_reference`` computed
-over the on-time events. Before the fix (each reader classifying against its own watermark) the late records of P1
-were classified on time by P1's reader and dropped by the windows: no dead letter, unbalanced.
+over the on-time events. Before the fix (each reader classifying against its own watermark) this test failed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -49,8 +50,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 B = datetime(2026, 1, 1)
 SENTINEL = B + timedelta(hours=3)
 USERS = [f"u{i:02d}" for i in range(12)]
-#: Runs in a row (each with a fresh topic, group and data folder).
-RUNS = 1
+#: Runs in a row, each with a fresh topic, group and data folder. One run takes about 4 minutes on this 2-core machine
+#: (a JVM start, waits on real windows, a savepoint), so CI runs one; ``benchmarks/kafka_p2_five_runs.py`` runs five
+#: in a row (``FP_TEST_KAFKA_P2_RUNS=5``) and records them in ``benchmarks/results/kafka_p2_five_runs.json``.
+RUNS = int(os.environ.get("FP_TEST_KAFKA_P2_RUNS", "1"))
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +103,12 @@ def produce(bootstrap: str, topic: str, partition: int, lines: list[str]) -> Non
     assert producer.flush(30) == 0
 
 
+def events_read(stream: StreamProcess) -> int:
+    """Records the job's reader has read, from the stream's last progress line (Flink's REST metrics)."""
+    counts = re.findall(r"events: (\d+) read", stream.log.read_text(errors="replace"))
+    return int(counts[-1]) if counts else 0
+
+
 def accepted_events(settings: Settings) -> int:
     (run_dir,) = (settings.flink_dir / "streams").iterdir()
     return sum(t.events_accepted for record in Ledger(run_dir).records() for t in record.tables)
@@ -121,7 +130,9 @@ def run_scenario(tmp_path: Path, contract: Contract, broker: KafkaBroker, seed: 
     produce(bootstrap, topic, 1, lines)
     stream = StreamProcess(env, tmp_path / "stream.log", "--contract", contract.name)
     try:
-        stream.wait_for("the first windows in Delta", lambda: len(delta_rows(settings, contract)) > 0)
+        # P0 starts only once the reader has read P1's backlog (a record of P0 processed first would move the
+        # watermark past P1's backlog); without the fix, P0 also gives its reader a watermark at all
+        stream.wait_for(f"the reader to read P1's {len(lines)} records", lambda: events_read(stream) >= len(lines))
 
         # 2. P0 alone over [B+20m, B+60m), a batch a second: P1 idle for longer than the idle timeout
         minute = timedelta(minutes=1)
@@ -160,10 +171,10 @@ def run_scenario(tmp_path: Path, contract: Contract, broker: KafkaBroker, seed: 
         expected["window_end"] = (ends.dt.tz_localize(None) if ends.dt.tz is not None else ends).astype(
             "datetime64[ns]")
         dead = len(events.malformed) + len(events.late)
-        stream.wait_for(f"all {len(expected)} reference windows in Delta and {dead} dead letters",
-                        lambda: len(delta_rows(settings, contract)) >= len(expected)
-                        and len(dead_letter_payloads(settings, contract.source.name)) >= dead)
-        time.sleep(3.0)  # anything extra (a duplicate, a stray dead letter) would be committed by now
+        last_window = expected["window_end"].max()
+        stream.wait_for(f"the last reference window ({last_window}) in Delta",
+                        lambda: (delta_rows(settings, contract)["window_end"] >= last_window).any())
+        time.sleep(3.0)  # the dead letters were written before it; anything extra would be committed by now too
         assert stream.terminate_and_wait() == 0, stream.tail()
     finally:
         stream.close()
