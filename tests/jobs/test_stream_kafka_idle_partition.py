@@ -57,6 +57,10 @@ USERS = [f"u{i:02d}" for i in range(12)]
 #: (a JVM start, waits on real windows, a savepoint), so CI runs one; ``benchmarks/kafka_p2_five_runs.py`` runs five
 #: in a row (``FP_TEST_KAFKA_P2_RUNS=5``) and records them in ``benchmarks/results/kafka_p2_five_runs.json``.
 RUNS = int(os.environ.get("FP_TEST_KAFKA_P2_RUNS", "1"))
+#: Longer than the product's 2 s default: P0's batches are a second apart, and on a loaded machine a stall of the
+#: producer longer than the timeout makes the whole topic idle, the residual case of docs/sources.md this test is not
+#: about (P1 stays idle for well over 10 s, so it is still released).
+IDLE_TIMEOUT = "4s"
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +125,7 @@ def run_scenario(tmp_path: Path, contract: Contract, broker: KafkaBroker, seed: 
     settings = Settings(data_dir=tmp_path / "data")
     topic = f"idle-{tmp_path.name[-10:]}-{seed}".replace("_", "-")
     create_topic(broker.bootstrap_servers, topic, partitions=3)
-    env = stream_env(settings.data_dir, FP_PARALLELISM="2", FP_SOURCE_IDLE_TIMEOUT="2s",
+    env = stream_env(settings.data_dir, FP_PARALLELISM="2", FP_SOURCE_IDLE_TIMEOUT=IDLE_TIMEOUT,
                      FP_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
                      FP_KAFKA_TOPICS=f'{{"{contract.source.name}": "{topic}"}}', FP_KAFKA_GROUP_ID=topic)
     events = Events(seed)
