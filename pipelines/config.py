@@ -155,8 +155,9 @@ class Settings(BaseSettings):
                                                                 "further wait doubles.")
     flink_restart_max_delay_ms: int = Field(60_000, ge=1, description="On a cluster: longest wait between restarts.")
     max_line_bytes: int = Field(1 << 20, ge=64, le=1 << 30,
-                                description="Longest usable event line (bytes in files, characters in Kafka "
-                                            "records); a longer one is a dead letter `too_large`.")
+                                description="Longest usable event line or Kafka record value, in bytes "
+                                            "(characters on the Kafka `raw` fallback); a longer one is a dead "
+                                            "letter `too_large`.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka brokers, for sources read from Kafka.")
     kafka_group_id: str = Field("feature-platform", min_length=1, description="Consumer group of the Flink job.")
     kafka_topics: dict[str, str] = Field(default_factory=dict,
