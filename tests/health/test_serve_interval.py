@@ -4,9 +4,19 @@ and shadow reads in place of served entities."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import values as metric_values
 
 from pipelines.health.serve_signals import interval_of, major_signals, parse_scrape
+
+
+@pytest.fixture(autouse=True)
+def _in_process_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each registry here keeps its own values. Importing ``feast.metrics`` (another test's Feast store does) sets
+    ``PROMETHEUS_MULTIPROC_DIR`` in this process, and a value class picked after that shares one file per series
+    between registries, so "before" and "after" would add up."""
+    monkeypatch.setattr(metric_values, "ValueClass", metric_values.MutexValue)
 
 
 def exposition(served: dict[tuple[str, str, str], int], latencies: dict[tuple[str, str], list[float]],
