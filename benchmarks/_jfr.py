@@ -7,9 +7,9 @@ running Java thread every 10 ms with the ``profile`` settings) and counts:
 
 * ``self``: the method on top of the stack (where the CPU was);
 * ``threads``: the sampled thread, i.e. the Flink task (its chain of operators) or a system thread;
-* ``areas``: a sample counts for the first area whose marker appears in its stack, from the top (so the shares add up
-  to at most 100 %): JSON parsing, the window aggregation, state, serialisation and network, CSV and file writing,
-  checkpoints, the line reader, generated code.
+* ``areas``: a sample counts for the area of the first frame from the top of its stack that names one (``AREAS``:
+  parsing, timestamps, row copies, the window operators, the generated Calc classes, network, sinks, checkpoints,
+  job start), so the shares add up to 100 %: the innermost operator or library the CPU was in.
 """
 
 from __future__ import annotations
@@ -26,25 +26,35 @@ from typing import Any
 
 import psutil
 
-#: area → markers (substrings of "package.Class.method") looked for from the top of each stack.
-AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("JSON parsing (Jackson, Flink JSON functions, FP_ functions, json format)",
-     ("com.fasterxml.jackson", "jackson.core", "jackson.databind", "SqlJsonUtils", "featureplatform.udf",
-      "formats.json")),
-    ("checkpoints and snapshots", ("checkpoint", "Checkpoint", "snapshot")),
-    ("state backend (heap / RocksDB)", ("runtime.state", "contrib.streaming.state", "rocksdb")),
-    ("window aggregation (slices, accumulators, timers)", ("operators.window", "operators.aggregate",
-                                                           "WindowAgg", "SliceAssigner", "InternalTimer", "AggsHandler",
-                                                           "aggregate.window")),
-    ("CSV and file sink", ("formats.csv", "connector.file.sink", "filesystem", "FileWriter", "PartFile",
-                           "jackson.dataformat.csv")),
-    ("line reader and file source", ("featureplatform.lines", "connector.file.src", "LineReader",
-                                     "StreamFormat", "InputStreamReader")),
-    ("serialisation and network", ("runtime.io.network", "typeutils", "TypeSerializer", "RecordWriter",
-                                   "serializ", "BinaryRow", "DataOutput", "DataInput", "io.network")),
-    ("generated SQL code (calc, casts, filters)", ("GeneratedClass", "StreamExecCalc", "Calc$", "Projection$",
-                                                   "table.runtime", "table.data", "TimestampData", "StringData",
-                                                   "DateTimeUtils")),
+#: (marker, area): a sample counts for the area of the first frame, from the top of its stack, holding a marker
+#: (a substring of "package.Class.method"); None = the generated Calc class itself (``StreamExecCalc$<n>``).
+AREAS: tuple[tuple[str, str | None], ...] = (
+    ("featureplatform.udf", "parse once: FP_ functions (Jackson tree)"),
+    ("formats.json", "json format: parse (stock)"),
+    ("DateTimeUtils", "timestamps: parse and format (DateTimeUtils)"),
+    ("RowDataSerializer.copy", "row copies between chained operators (object reuse off)"),
+    ("StringDataSerializer.copy", "row copies between chained operators (object reuse off)"),
+    ("LocalWindowAggsHandler", "window: local accumulate (generated handler)"),
+    ("GlobalWindowAggsHandler", "window: global merge and emit (generated handler)"),
+    ("RecordsWindowBuffer", "window: buffers, combiners, operators"),
+    ("AggCombiner", "window: buffers, combiners, operators"),
+    ("WindowAggOperator", "window: buffers, combiners, operators"),
+    ("WindowTableFunctionOperator", "window table function (hop assignment)"),
+    ("WatermarkAssignerOperator", "watermark assigner"),
+    ("StreamingFileWriter", "CSV part files (file sink)"),
+    ("formats.csv", "CSV part files (file sink)"),
+    ("connector.file.sink", "CSV part files (file sink)"),
+    ("RecordWriter", "network out (serialise)"),
+    ("StreamTaskNetworkInput", "network in (deserialise)"),
+    ("StreamExecCalc$", None),
+    ("featureplatform.flink.lines", "line reader (fp-lines)"),
+    ("FileSourceRecordEmitter", "file source"),
+    ("SourceReader", "file source"),
+    ("heckpoint", "checkpoints"),
+    ("codesplit", "job start: generated-code splitting and compiling"),
+    ("janino", "job start: generated-code splitting and compiling"),
+    ("planner", "job start: planning"),
+    ("calcite", "job start: planning"),
 )
 
 
@@ -99,6 +109,17 @@ def _thread_name(name: str) -> str:
     return name if len(name) <= 160 else name[:157] + "..."
 
 
+def _area(frames: list[str]) -> str:
+    for frame in frames:
+        for marker, area in AREAS:
+            if marker in frame:
+                if area is not None:
+                    return area
+                found = re.search(r"StreamExecCalc\$\d+", frame)
+                return f"generated Calc {found.group(0) if found else ''}".strip()
+    return "other (JDK, unclassified)"
+
+
 def summarise(recording: Path, top: int = 15) -> dict[str, Any]:
     """Shares of the ``jdk.ExecutionSample`` events: top methods by self samples, threads, areas (module doc)."""
     jfr = shutil.which("jfr")
@@ -120,9 +141,7 @@ def summarise(recording: Path, top: int = 15) -> dict[str, Any]:
         if frames:
             by_self[frames[0]] += 1
             by_thread_self.setdefault(_thread_name(thread), Counter())[frames[0]] += 1
-        area = next((name for frame in frames for name, markers in AREAS if any(m in frame for m in markers)),
-                    "other (JDK, unclassified)")
-        by_area[area] += 1
+        by_area[_area(frames)] += 1
 
     def shares(counter: Counter[str], n: int) -> list[dict[str, Any]]:
         return [{"name": k, "samples": v, "share": round(v / total, 4)} for k, v in counter.most_common(n)]
@@ -131,4 +150,4 @@ def summarise(recording: Path, top: int = 15) -> dict[str, Any]:
     for row in threads[:5]:  # what the busiest threads do: their own top methods
         row["top_self"] = shares(by_thread_self.get(row["name"], Counter()), 8)
     return {"samples": total, "top_self": shares(by_self, top), "threads": threads,
-            "areas": shares(by_area, len(AREAS) + 1)}
+            "areas": shares(by_area, 30)}

@@ -92,6 +92,7 @@ def pandas_windows(files: list[Path], contracts: list[Any]) -> dict[str, Any]:
                                        + step * np.tile(np.arange(slides), len(base)))
             exploded = exploded[exploded["window_end"] - size <= exploded["_t"]]
         out = None
+        empty: list[tuple[str, Any]] = []
         for feature in contract.features:
             part = exploded
             if pd.Timedelta(feature.window.size) < size:
@@ -109,6 +110,12 @@ def pandas_windows(files: list[Path], contracts: list[Any]) -> dict[str, Any]:
                     values = grouped[feature.column].agg(other if other != "avg" else "mean")
             out = values.rename(feature.name).to_frame() if out is None else out.join(values.rename(feature.name),
                                                                                        how="outer")
+            if feature.aggregation in ("count", "count_distinct", "sum") and part is not exploded:
+                # a window row with no event in this feature's smaller window: Flink gives 0 (the generated SQL's
+                # COUNT and its CASE for sums), the outer join NaN
+                empty.append((feature.name, values.index))
+        for name, present in empty:
+            out.loc[~out.index.isin(present), name] = 0
         rows[contract.table_name] = out.reset_index()
     return rows
 

@@ -20,12 +20,16 @@ includes its Delta commits). ``ratio`` = stock seconds / platform seconds (1.0 =
 (``before``: ``parse_once=off``) and the parse-once path (``after``): job start (1 line), read the lines and the
 rowtime, + classification, + windows, the generated job with its CSV sinks. ``--variants`` times the platform's
 streaming job under alternative Flink settings (window work: mini-batch, two-phase aggregation, object reuse,
-chaining, the state backend), each against the default in the same run.
+chaining, the state backend, network buffers, task managers) or with one generated aggregate replaced (``sql:``, to
+measure what it costs), each against a default run right before it; every run's rows are compared with pandas, so a
+faster variant that changes the result is recorded as such. ``--profile`` records one platform streaming run and one
+stock run with Java's Flight Recorder and sums the samples by operator and method (:mod:`_jfr`).
 
     .venv/bin/python benchmarks/vs_stock_flink.py --scenarios transactions clicks --events 10000000
     .venv/bin/python benchmarks/vs_stock_flink.py --scenarios sliding --events 2000000
 
-Results: a table on stdout and ``benchmarks/results/vs_stock_flink.json`` (every run, medians, load, machine).
+Results: a table on stdout and ``benchmarks/results/<--name>.json`` (default ``vs_stock_flink``; every run, medians,
+load, machine), written after every mode so a run cut short still leaves its figures.
 """
 
 from __future__ import annotations
