@@ -1,13 +1,24 @@
 """Time to abort: a fault is injected into the candidate during a 50 % step; how long until the controller records
-the abort, and how many entities the candidate served after that moment.
+the abort, what that time is made of, and how many entities the candidate served in requests sent after it was
+recorded. On both rollout stores: SQLite (the default) and Redis (a real redis-server on 127.0.0.1).
 
 The real stack (pipelines/testing/rollout_stack.py) with ``feature-platform serve`` routing per entity, the
-controller running for real (wall clock, ``--interval`` seconds between evaluations, failure limit 2, ticking every
-50 ms in a thread) with the health-based gates. Each of ``--runs`` runs: commit a fresh step of both majors (as the
-stream would), start a rollout at 50 %, let it pass one evaluation, then delete the online values of 1 % of the
-candidate's entities from the real SQLite online store (the fault) while clients keep requesting by contract name.
-Measured: injection → abort recorded (target ≤ interval × failure limit + 1 s), and entities served by major 2 in
-requests sent after the abort was recorded (target 0). The candidate's online values are reloaded after each run.
+controller running for real (wall clock, ``--interval`` seconds between evaluations, failure limit 2, in a thread)
+with the health-based gates. Each of ``--runs`` runs per store: commit a fresh step of both majors (as the stream
+would), start a rollout at 50 %, let it pass one evaluation, wait a random part of an interval (the fault lands at
+any phase of the evaluation cycle), then delete the online values of 1 % of the candidate's entities from the real
+SQLite online store (the fault) while four clients keep requesting 20 users at a time by contract name.
+
+Reported per run, from the fault (``injected``):
+
+* ``detection_s``: injected → the controller's abort decision (the evaluations that saw the fault; bounded by
+  interval × failure limit + one measurement);
+* ``write_s``: decision → the abort's transaction committed (``recorded``: the store's write returned);
+* ``seconds_to_abort``: injected → recorded (target ≤ interval × failure limit + 1 s);
+* ``measure_s``: the duration of each gate measurement of the run (an overrun delays detection);
+* ``candidate_entities_after_abort``: entities served by major 2 in requests *sent* after the abort was recorded
+  (read from ``x-served-versions``; target 0), and ``last_candidate_sent_minus_recorded_s``: when the last request
+  the candidate served was sent, relative to the recording (negative: before it).
 
 Checks (fails otherwise): every run ends aborted by the ``missing_rate`` gate; every client response is a 200.
 """
@@ -16,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import sqlite3
 import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from _results import start, write
@@ -30,7 +43,28 @@ from pipelines.feast_sync.online import load_latest_online
 from pipelines.feast_sync.store import online_store_path, open_store
 from pipelines.rollout import controller as ctl
 from pipelines.rollout.gates import HealthGates
+from pipelines.rollout.state import AuditEntry, RolloutState
+from pipelines.rollout.store import RolloutStore
+from pipelines.testing.redis_server import RedisServer
 from pipelines.testing.rollout_stack import USERS, RolloutStack, build_stack, stream_one_step
+
+FAILURE_LIMIT = 2
+
+
+class RecordingStore:
+    """The rollout store, noting the moment each abort's write returned (its transaction had committed)."""
+
+    def __init__(self, inner: RolloutStore) -> None:
+        self.inner, self.aborted_at = inner, None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def update(self, state: RolloutState, entry: AuditEntry | None) -> RolloutState:
+        stored = self.inner.update(state, entry)
+        if stored.phase == "aborted" and self.aborted_at is None:
+            self.aborted_at = time.time()
+        return stored
 
 
 def inject_fault(stack: RolloutStack) -> int:
@@ -59,11 +93,23 @@ async def clients(url: str, stop: threading.Event, log: list[tuple[float, list[i
     await asyncio.gather(*(one(i) for i in range(4)))
 
 
-def one_run(stack: RolloutStack, interval: float, feast: object) -> dict:
+def one_run(stack: RolloutStack, interval: float, feast: object, rng: random.Random) -> dict:
     stream_one_step(stack)
-    state = ctl.start(stack.rollouts, stack.v2, stable_major=1, now=time.time(), interval_s=interval, stable=stack.v1)
-    stack.rollouts.update(state.at_step(2, time.time()), None)
-    controller = ctl.Controller(stack.rollouts, HealthGates(stack.settings, lambda _s: stack.v2, store=feast))
+    store = RecordingStore(stack.rollouts)
+    state = ctl.start(store, stack.v2, stable_major=1, now=time.time(), interval_s=interval,  # type: ignore[arg-type]
+                      failure_limit=FAILURE_LIMIT, stable=stack.v1)
+    store.update(state.at_step(2, time.time()), None)
+    gates = HealthGates(stack.settings, lambda _s: stack.v2, store=feast)
+    measures: list[tuple[float, float]] = []
+
+    def measure(rollout: RolloutState) -> Any:
+        began = time.time()
+        try:
+            return gates(rollout)
+        finally:
+            measures.append((began, time.time()))
+
+    controller = ctl.Controller(store, measure)  # type: ignore[arg-type]
     stop, done = threading.Event(), threading.Event()
     log: list[tuple[float, list[int]]] = []
     codes: dict[int, int] = {}
@@ -72,60 +118,96 @@ def one_run(stack: RolloutStack, interval: float, feast: object) -> dict:
     runner.start()
     load.start()
     try:
-        while stack.rollouts.current("user_txn_stats").last_evaluated_at is None:  # type: ignore[union-attr]
-            time.sleep(0.05)
+        while not measures:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, interval))  # the fault lands at any phase of the evaluation cycle
         injected_at = time.time()
         removed = inject_fault(stack)
-        while stack.rollouts.current("user_txn_stats").phase != "aborted":  # type: ignore[union-attr]
+        while store.aborted_at is None:
             assert time.time() - injected_at < 120, "no abort within 120 s"
-            time.sleep(0.02)
-        seen_at = time.time()  # at most one poll (20 ms) after the abort was committed
-        final = stack.rollouts.current("user_txn_stats")
-        assert final is not None
+            time.sleep(0.01)
         time.sleep(2.0)  # keep requesting after the abort
     finally:
         stop.set()
         done.set()
         runner.join(timeout=30)
         load.join(timeout=30)
-    assert "gate missing_rate" in final.reason, final.reason
+    final = stack.rollouts.current("user_txn_stats")
+    assert final is not None and final.phase == "aborted" and "gate missing_rate" in final.reason, final
     assert set(codes) == {200}, codes
-    aborted_at = final.step_started_at  # the controller's decision, just before it wrote the abort
-    after = [major for sent, majors in log if sent > aborted_at for major in majors]
-    return {"seconds_to_abort": seen_at - injected_at, "decided_after_s": aborted_at - injected_at,
+    recorded, decided = store.aborted_at, final.step_started_at
+    after = [major for sent, majors in log if sent > recorded for major in majors]
+    candidate_sent = [sent for sent, majors in log if 2 in majors]
+    durations = [end - began for began, end in measures]
+    return {"seconds_to_abort": recorded - injected_at, "detection_s": decided - injected_at,
+            "write_s": recorded - decided, "measure_s": durations,
+            "evaluations_after_fault": sum(began >= injected_at for began, _ in measures),
             "entities_removed": removed,
             "candidate_entities_after_abort": after.count(2), "entities_after_abort": len(after),
+            "requests_after_abort": sum(sent > recorded for sent, _ in log),
+            "last_candidate_sent_minus_recorded_s": (max(candidate_sent) - recorded) if candidate_sent else None,
             "requests": sum(codes.values()), "reason": final.reason}
+
+
+def run_store(kind: str, runs: int, interval: float, folder: Path, rng: random.Random) -> list[dict]:
+    redis = RedisServer(folder / "redis") if kind == "redis" else None
+    if redis is not None:
+        redis.start()
+    results = []
+    try:
+        stack = build_stack(folder / kind, workers=1, rollout_redis_url=redis.url if redis else None)
+        feast = open_store(stack.settings)
+        try:
+            for run in range(runs):
+                result = one_run(stack, interval, feast, rng)
+                results.append(result)
+                print(f"{kind} run {run + 1}: abort recorded {result['seconds_to_abort']:.2f} s after the fault "
+                      f"(detection {result['detection_s']:.2f} s, write {1000 * result['write_s']:.1f} ms, "
+                      f"measure max {max(result['measure_s']):.3f} s); candidate entities after: "
+                      f"{result['candidate_entities_after_abort']} of {result['entities_after_abort']}", flush=True)
+                load_latest_online(feast, stack.v2, stack.settings.delta_table_path(stack.v2.table_name))
+        finally:
+            stack.close()
+    finally:
+        if redis is not None:
+            redis.stop()
+    return results
+
+
+def summarise(results: list[dict], interval: float) -> dict:
+    measures = [m for r in results for m in r["measure_s"]]
+    return {"median_s": statistics.median(r["seconds_to_abort"] for r in results),
+            "max_s": max(r["seconds_to_abort"] for r in results),
+            "median_detection_s": statistics.median(r["detection_s"] for r in results),
+            "median_write_ms": 1000 * statistics.median(r["write_s"] for r in results),
+            "median_measure_s": statistics.median(measures), "max_measure_s": max(measures),
+            "target_s": interval * FAILURE_LIMIT + 1.0,
+            "all_within_target": all(r["seconds_to_abort"] <= interval * FAILURE_LIMIT + 1.0 for r in results),
+            "candidate_entities_after_abort": sum(r["candidate_entities_after_abort"] for r in results),
+            "entities_after_abort": sum(r["entities_after_abort"] for r in results)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--stores", default="sqlite,redis", help="comma-separated: sqlite, redis")
+    parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
     start()
-    results = []
+    rng = random.Random(args.seed)
+    by_store, summary = {}, {}
     with tempfile.TemporaryDirectory() as folder:
-        stack = build_stack(Path(folder), workers=1)
-        feast = open_store(stack.settings)
-        try:
-            for run in range(args.runs):
-                result = one_run(stack, args.interval, feast)
-                results.append(result)
-                print(f"run {run + 1}: abort after {result['seconds_to_abort']:.2f} s, candidate entities after the "
-                      f"abort: {result['candidate_entities_after_abort']} of {result['entities_after_abort']}",
-                      flush=True)
-                load_latest_online(feast, stack.v2, stack.settings.delta_table_path(stack.v2.table_name))
-        finally:
-            stack.close()
-    seconds = [r["seconds_to_abort"] for r in results]
-    summary = {"median_s": statistics.median(seconds), "max_s": max(seconds),
-               "target_s": args.interval * 2 + 1.0,
-               "candidate_entities_after_abort": sum(r["candidate_entities_after_abort"] for r in results)}
-    print(f"time to abort: median {summary['median_s']:.2f} s, max {summary['max_s']:.2f} s (target "
-          f"{summary['target_s']:.1f} s); candidate entities served after the abort: "
-          f"{summary['candidate_entities_after_abort']}")
-    write("rollout_abort", vars(args), {"runs": results, "summary": summary})
+        for kind in args.stores.split(","):
+            by_store[kind] = run_store(kind, args.runs, args.interval, Path(folder), rng)
+            summary[kind] = summarise(by_store[kind], args.interval)
+            s = summary[kind]
+            print(f"{kind}: time to abort median {s['median_s']:.2f} s, max {s['max_s']:.2f} s (target "
+                  f"{s['target_s']:.1f} s; detection median {s['median_detection_s']:.2f} s, write median "
+                  f"{s['median_write_ms']:.1f} ms, measurement median {s['median_measure_s']:.3f} s, max "
+                  f"{s['max_measure_s']:.3f} s); candidate entities in requests sent after the abort was recorded: "
+                  f"{s['candidate_entities_after_abort']} of {s['entities_after_abort']}", flush=True)
+    write("rollout_abort", vars(args), {"runs": by_store, "summary": summary})
 
 
 if __name__ == "__main__":

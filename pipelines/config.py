@@ -119,6 +119,11 @@ class ServeSettings(BaseModel):
     sqlite_busy_timeout_ms: float = Field(20.0, ge=0, description="How long a SQLite read waits for a writer "
                                                                   "holding the file before it counts as a failed "
                                                                   "read (answered with fallbacks).")
+    shadow_max_in_flight: int = Field(16, ge=1, description="Shadow reads of a rollout's candidate (step 0 %) one "
+                                                            "worker runs at once; a request arriving when all are "
+                                                            "busy is not shadowed (counted as dropped).")
+    shadow_sample: float = Field(1.0, ge=0.0, le=1.0, description="Share of requests whose entities are shadow-read "
+                                                                  "from the candidate in shadow (1.0: every one).")
 
 
 class Settings(BaseSettings):

@@ -168,6 +168,7 @@ class Gates(StrictModel):
     missing_rate_max: Rate = 0.01
     null_rate_max: Rate | None = None
     error_rate_max: Rate = 0.01
+    fallback_rate_max: Rate = 0.02
     freshness_max: Duration = timedelta(minutes=5)
     latency_p99_max: Duration | None = None
 

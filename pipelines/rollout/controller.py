@@ -19,6 +19,7 @@ and shared by processes, so it cannot be a monotonic clock.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from pipelines.rollout.errors import RolloutConflictError, RolloutRefusedError
 from pipelines.rollout.gates import GateMeasure, GateValue
 from pipelines.rollout.state import Actor, AuditEntry, RolloutState
 from pipelines.rollout.store import RolloutStore
+
+log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_FAILURE_LIMIT = 2
@@ -116,16 +119,20 @@ class Controller:
 
     def __init__(self, store: RolloutStore, measure: GateMeasure, *, now: Callable[[], float] = time.time) -> None:
         self.store, self.measure, self.now = store, measure, now
+        self.next_due: float | None = None
 
     def tick(self) -> list[RolloutState]:
-        """One pass over the store; returns the rollouts it changed."""
-        changed = []
+        """One pass over the store; returns the rollouts it changed. Remembers when the next evaluation is due
+        (:attr:`next_due`)."""
+        changed, self.next_due = [], None
         for state in self.store.all_current():
             if not state.active:
                 continue
             now = self.now()
             if state.last_evaluated_at is not None and now - state.last_evaluated_at < state.interval_s:
+                self._due(state.last_evaluated_at + state.interval_s)
                 continue
+            self._due(now + state.interval_s)
             try:
                 changed.append(self._evaluate(state, now))
             except RolloutConflictError:
@@ -133,11 +140,17 @@ class Controller:
         return changed
 
     def _evaluate(self, state: RolloutState, started: float) -> RolloutState:
+        measuring = self.now()
         gates = dict(self.measure(state))
+        took = self.now() - measuring
         now = max(started, self.now())  # the decision's time: after the measurement, just before the write
         failures = {name: (state.failures.get(name, 0) + 1 if gate.verdict == "fail" else 0)
                     for name, gate in gates.items()}
         summary = ", ".join(f"{g.gate} {g.verdict}" for g in gates.values())
+        if took > state.interval_s:  # the next evaluation starts late: the time to abort grows by as much
+            log.warning("rollout %s: measuring the gates took %.2f s, over the %.2f s interval", state.rollout_id,
+                        took, state.interval_s)
+            summary += f"; measuring took {took:.2f}s, over the {state.interval_s:g}s interval"
         evaluated = replace(state, failures=failures, last_evaluated_at=started)
         tripped = [gates[name] for name, count in failures.items() if count >= state.failure_limit]
         _publish(state, gates)
@@ -161,8 +174,14 @@ class Controller:
         _publish(stored, gates)
         return stored
 
+    def _due(self, at: float) -> None:
+        self.next_due = at if self.next_due is None else min(self.next_due, at)
+
     def run(self, *, tick_s: float = 1.0, stop: Callable[[], bool] = lambda: False) -> None:
-        """Tick every ``tick_s`` seconds until ``stop()`` says so."""
+        """Tick until ``stop()`` says so: at the moment the next evaluation is due, and at least every ``tick_s``
+        seconds (to see rollouts started meanwhile), so evaluations keep their interval rather than drifting by up to
+        a tick each time."""
         while not stop():
             self.tick()
-            time.sleep(tick_s)
+            wait = tick_s if self.next_due is None else min(tick_s, max(0.0, self.next_due - self.now()))
+            time.sleep(max(wait, 0.005))

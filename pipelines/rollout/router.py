@@ -1,10 +1,10 @@
 """The routing function serving calls: for a contract and its entities, which major serves each entity.
 
-Each serving worker holds one :class:`RolloutRouter`. It reads the newest rollout of every contract from the shared
-store at least once per ``poll_s`` (1 s by default: a weight change, an abort or a promotion reaches every worker
-within a second) and answers from that snapshot in between, so routing costs a hash per entity, not a store read.
-With ``watch_changes`` (the default) it also asks the store whether anything changed (SQLite's ``data_version``,
-microseconds) and re-reads at once when it did, so on SQLite an abort reaches a worker's very next request.
+Each serving worker holds one :class:`RolloutRouter`. On every routing decision it asks the store whether anything
+was written since it last asked (:meth:`~pipelines.rollout.store.RolloutStore.changed`: SQLite's ``data_version``, a
+few microseconds; on Redis one ``GET`` of a counter every write increments) and re-reads the rollouts only then; it
+also re-reads at least once per ``poll_s`` (1 s). Otherwise it answers from its snapshot, so routing costs one cheap
+check per request and a hash per entity.
 
 * No rollout, or an aborted one: the stable major for every entity (``None`` when there never was a rollout: the
   caller keeps its own default, e.g. the newest major it serves).
@@ -12,9 +12,13 @@ microseconds) and re-reads at once when it did, so on SQLite an abort reaches a 
   (:mod:`pipelines.rollout.buckets`), the stable major for the others.
 * ``promoted``: the candidate for every entity.
 
-After an abort is recorded, the next poll (≤ ``poll_s`` later) sends nothing more to the candidate. A store that
-cannot be read keeps the last snapshot and tries again at the next poll; a worker that never read one routes as if
-no rollout existed.
+**The abort guarantee.** An abort is *recorded* when its write (state and audit entry, one transaction) commits.
+A request whose routing starts after that moment sees the change (the check above runs first) and is served by the
+stable major: no request received after the abort was recorded is served from the candidate. Requests already routed
+before it finish as routed (a few milliseconds). This holds only while the store answers: a store that cannot be
+read keeps the last snapshot and tries again at the next poll (the failure is logged); a worker that never read one
+routes as if no rollout existed. ``watch_changes=False`` falls back to polling alone (an abort then takes up to
+``poll_s`` to reach a worker).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import mmh3
 
 from pipelines.rollout.buckets import BUCKETS, bucket, entity_key
 from pipelines.rollout.state import RolloutState
@@ -51,6 +57,8 @@ class RolloutRouter:
         if fresh and not (self.watch_changes and self._changed()):
             return self._states
         with self._lock:
+            if not fresh and self.watch_changes:
+                self._changed()  # note the store's marker before reading, so the next request need not re-read
             if not fresh or self.watch_changes:
                 try:
                     self._states = {state.contract: state for state in self.store.all_current()}
@@ -81,4 +89,8 @@ class RolloutRouter:
             return [state.candidate_major] * len(keys)
         threshold = weight * (BUCKETS // 100)
         rid, stable, candidate = state.rollout_id, state.stable_major, state.candidate_major
+        if keys and len(keys[0]) == 1:  # one join key (the common case): its text is the key itself, no join
+            hash_ = mmh3.hash
+            return [candidate if hash_(rid + str(key[0]), 0, False) % BUCKETS < threshold else stable
+                    for key in keys]
         return [candidate if bucket(rid, entity_key(key)) < threshold else stable for key in keys]

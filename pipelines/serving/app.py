@@ -10,6 +10,10 @@ answered with the fallbacks (see :mod:`pipelines.serving.fallbacks`) and counted
 Why RSGI and no framework: the request path is a handful of routes with bodies we parse ourselves; Granian's RSGI
 hands over the body and takes the response bytes without the ASGI message dicts (docs/serving.md, server choice).
 
+Per major (a rollout's serving gates read these): each entity's outcome (:mod:`pipelines.serving.outcomes`) and the
+request's duration under every major that served one of its entities. While a rollout is in ``shadow``, the
+candidate is read and compared after the answer is sent (:mod:`pipelines.serving.shadow`).
+
 Routes: ``POST /get-online-features``, ``GET /health`` (the process answers), ``GET /ready`` (the store answers and
 holds every view), ``GET /metrics`` (Prometheus, every worker's samples).
 """
@@ -21,6 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pipelines.config import ServeSettings, Settings
@@ -29,9 +34,11 @@ from pipelines.serving.catalog import Catalog, ViewSpec, load_catalog
 from pipelines.serving.encode import encode_error, encode_response
 from pipelines.serving.fallbacks import Column, Tally, serve_group
 from pipelines.serving.limits import ClientLimits, InFlight
+from pipelines.serving.outcomes import entity_outcome
 from pipelines.serving.request import BadRequest, OnlineRequest, parse_request
 from pipelines.serving.resolve import NewestMajorRouter, Plan, Router, resolve
 from pipelines.serving.rollout_routing import served_versions_header
+from pipelines.serving.shadow import ShadowReads
 from pipelines.serving.stores import Lookup, RedisReader, SqliteReader, Stored, StoreReader
 from pipelines.serving.values import KeyEncoder
 
@@ -45,7 +52,9 @@ _STORE_ERROR_LOG_EVERY_S = 10.0
 def make_reader(settings: Settings, catalog: Catalog) -> StoreReader:
     """The reader of the online store ``settings`` name (the same store the loaders write)."""
     if settings.online_store == "redis":
-        return RedisReader(settings.redis_url, catalog.project, max_connections=settings.serve.max_in_flight + 8)
+        # one connection per request in flight and per shadow read, so shadow reads never take a request's connection
+        connections = settings.serve.max_in_flight + settings.serve.shadow_max_in_flight + 8
+        return RedisReader(settings.redis_url, catalog.project, max_connections=connections)
     from pipelines.feast_sync.store import online_store_path
 
     return SqliteReader(online_store_path(settings), busy_timeout_s=settings.serve.sqlite_busy_timeout_ms / 1000)
@@ -67,6 +76,7 @@ class ServingApp:
         self._keys: dict[str, KeyEncoder] = {}
         self._children: dict[tuple[Any, ...], Any] = {}
         self._last_store_error = 0.0
+        self.shadow: ShadowReads | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def setup(self, settings: Settings, *, workers: int = 1) -> None:
@@ -82,6 +92,15 @@ class ServingApp:
         self._keys = {view.name: KeyEncoder(view.join_keys, view.key_types) for view in self.catalog.views.values()}
         if self._own_router:
             self.router = _rollout_router(settings, self.catalog, self._add_view)
+        self.shadow = ShadowReads(self.reader, self._encoder, max_in_flight=config.shadow_max_in_flight,
+                                  sample=config.shadow_sample, deadline_s=config.deadline_ms / 1000,
+                                  child=self._child)
+
+    def _encoder(self, view: ViewSpec) -> KeyEncoder:
+        encoder = self._keys.get(view.name)
+        if encoder is None:
+            encoder = self._keys[view.name] = KeyEncoder(view.join_keys, view.key_types)
+        return encoder
 
     def _add_view(self, view: ViewSpec) -> None:
         """A view served only during a rollout (the stable major, no longer in the repository)."""
@@ -112,7 +131,10 @@ class ServingApp:
         started = time.perf_counter()
         path = scope.path
         if path == ONLINE:
-            code = await self._online(scope, proto) if scope.method == "POST" else self._not_allowed(proto, "POST")
+            if scope.method == "POST":
+                code = await self._online(scope, proto, started)
+            else:
+                code = self._not_allowed(proto, "POST")
         elif path in ("/health", "/ready", "/metrics"):
             code = await self._get(path, proto) if scope.method == "GET" else self._not_allowed(proto, "GET")
         else:
@@ -145,7 +167,7 @@ class ServingApp:
         return 200
 
     # -- POST /get-online-features ------------------------------------------------------------------------------
-    async def _online(self, scope: Any, proto: Any) -> int:
+    async def _online(self, scope: Any, proto: Any, started: float) -> int:
         config = self.config
         assert config is not None
         if not self.in_flight.try_enter():
@@ -174,17 +196,42 @@ class ServingApp:
             except BadRequest as error:
                 proto.response_bytes(error.status, _JSON, encode_error(error.message))
                 return error.status
-            columns, tally = await self._serve(plan, request, config.deadline_ms / 1000)
+            served = await self._serve(plan, request, config.deadline_ms / 1000)
+            columns, tally = served.columns, served.tally
             self._count(tally)
             response = encode_response(plan.entity_columns, request.entities, plan.output_names, columns)
             proto.response_bytes(200, [*_JSON, ("x-fallbacks", str(tally.fallback_count)),
                                        ("x-served-versions", served_versions_header(plan.groups))], response)
+            elapsed = time.perf_counter() - started
+            for contract, major in tally.versions:
+                self._child(metrics.VERSION_DURATION, contract, str(major)).observe(elapsed)
+            if served.rows is not None:
+                self._start_shadows(plan, request, served.rows, served.read_s)
             return 200
         finally:
             self.in_flight.leave()
             gauge.dec()
 
-    async def _serve(self, plan: Plan, request: OnlineRequest, budget_s: float) -> tuple[list[Column], Tally]:
+    def _start_shadows(self, plan: Plan, request: OnlineRequest, rows: list[list[Stored | None]],
+                       read_s: float) -> None:
+        """Shadow-read the candidate of every routed group whose contract's rollout is in shadow (after the answer
+        was sent; the stable read must have succeeded, or there is nothing to compare)."""
+        shadow_view = getattr(self.router, "shadow_view", None)
+        if shadow_view is None or self.shadow is None:
+            return
+        catalog = self.catalog
+        assert catalog is not None
+        for group, group_rows in zip(plan.groups, rows, strict=True):
+            if group.requested in catalog.views:
+                continue  # a versioned reference is never routed, so never shadowed
+            stable = group.single_view
+            candidate = shadow_view(group.requested, catalog.by_contract[group.requested])
+            if stable is None or candidate is None or candidate.major == stable.major:
+                continue
+            self.shadow.submit(stable, candidate, group.features, request.entities, request.entity_count,
+                               group_rows, read_s)
+
+    async def _serve(self, plan: Plan, request: OnlineRequest, budget_s: float) -> Served:
         """Read every group's values (one batch of lookups, under the deadline), then apply TTL and fallbacks."""
         lookups: list[Lookup] = []
         placements: list[tuple[int, list[int]]] = []
@@ -199,7 +246,9 @@ class ServingApp:
             for view, indexes in by_view.values():
                 lookups.append(Lookup(view, self._keys[view.name].keys(request.entities, indexes), group.features))
                 placements.append((number, indexes))
+        read_started = time.perf_counter()
         results = await self._read(lookups, budget_s)
+        read_s = time.perf_counter() - read_started
         rows: list[list[Stored | None]] = [[None] * request.entity_count for _ in plan.groups]
         if results is not None:
             for (number, indexes), found in zip(placements, results, strict=True):
@@ -210,7 +259,11 @@ class ServingApp:
         now = time.time()
         columns = [column for group, group_rows in zip(plan.groups, rows, strict=True)
                    for column in serve_group(group, group_rows, now, tally)]
-        return columns, tally
+        for group, group_rows in zip(plan.groups, rows, strict=True):
+            for view, stored in zip(group.views, group_rows, strict=True):
+                outcome = "error" if results is None else entity_outcome(view, stored, group.features, now)
+                tally.outcomes[(view.contract, view.major, outcome)] += 1
+        return Served(columns, tally, rows if results is not None else None, read_s)
 
     async def _read(self, lookups: Sequence[Lookup], budget_s: float) -> list[list[Stored | None]] | None:
         """The store's answer, or None when it failed or missed the deadline (the request then gets fallbacks)."""
@@ -243,6 +296,19 @@ class ServingApp:
             self._child(metrics.FALLBACKS, view, feature, kind).inc(count)
         for (contract, major), count in tally.versions.items():
             self._child(metrics.VERSION_REQUESTS, contract, str(major)).inc(count)
+        for (contract, major, outcome), count in tally.outcomes.items():
+            self._child(metrics.VERSION_ENTITIES, contract, str(major), outcome).inc(count)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What :meth:`ServingApp._serve` produced: the output columns, the tally for the metrics, the rows read per
+    group (None when the read failed or missed its deadline) and how long the store read took."""
+
+    columns: list[Column]
+    tally: Tally
+    rows: list[list[Stored | None]] | None
+    read_s: float
 
 
 def _rollout_router(settings: Settings, catalog: Catalog, add_view: Any) -> Router:

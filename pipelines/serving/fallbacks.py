@@ -37,11 +37,12 @@ PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"
 @dataclass
 class Tally:
     """What one request served, for the metrics: statuses, fallbacks by (view, feature, kind), entities by
-    (contract, major)."""
+    (contract, major), and entity outcomes by (contract, major, outcome) (:mod:`pipelines.serving.outcomes`)."""
 
     statuses: Counter[str] = field(default_factory=Counter)
     fallbacks: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     versions: Counter[tuple[str, int]] = field(default_factory=Counter)
+    outcomes: Counter[tuple[str, int, str]] = field(default_factory=Counter)
 
     @property
     def fallback_count(self) -> int:

@@ -47,6 +47,14 @@ class RolloutViewRouter:
             self._extra[key] = view
         return self._extra[key]
 
+    def shadow_view(self, contract: str, versions: Sequence[ViewSpec]) -> ViewSpec | None:
+        """The candidate's view while ``contract``'s rollout is in ``shadow`` (read beside the stable major, never
+        served: :mod:`pipelines.serving.shadow`); None otherwise."""
+        state = self.rollouts.state(contract)
+        if state is None or state.phase != "shadow":
+            return None
+        return self._view(contract, state.candidate_major, versions)
+
     def route(self, contract: str, versions: Sequence[ViewSpec], entities: dict[str, list[Any]],
               count: int) -> list[ViewSpec]:
         newest = versions[-1]

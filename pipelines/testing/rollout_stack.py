@@ -24,7 +24,7 @@ from pipelines.delta.schema import delta_schema
 from pipelines.delta.write import append_once, ensure_table
 from pipelines.feast_sync.online import load_latest_online
 from pipelines.feast_sync.store import apply_repo, open_store
-from pipelines.rollout.store import SqliteRolloutStore
+from pipelines.rollout.store import RedisRolloutStore, RolloutStore, SqliteRolloutStore
 from pipelines.testing.serve_process import ServeProcess
 
 USERS = [f"user-{i:05d}" for i in range(2000)]
@@ -55,15 +55,21 @@ class RolloutStack:
     v1: Contract
     v2: Contract
     server: ServeProcess
-    rollouts: SqliteRolloutStore
+    rollouts: RolloutStore
 
     def close(self) -> None:
         self.server.stop()
         self.rollouts.close()
 
 
-def build_stack(root: Path, *, candidate_age: timedelta = timedelta(0), workers: int = 2) -> RolloutStack:
-    """Contracts folder holding v2 only (as after the merge), both tables and views, serve started."""
+def build_stack(root: Path, *, candidate_age: timedelta = timedelta(0), workers: int = 2,
+                redis_url: str | None = None, rollout_redis_url: str | None = None) -> RolloutStack:
+    """Contracts folder holding v2 only (as after the merge), both tables and views, serve started. The online store
+    is Feast's SQLite file, or the Redis at ``redis_url`` (Feast's connection string) when given. The rollout store
+    is the SQLite file in the data folder, or Redis at ``rollout_redis_url`` (``FP_ROLLOUT_STORE=redis``; serving has
+    one ``FP_REDIS_URL``, so with both given they must be the same server)."""
+    if redis_url and rollout_redis_url and redis_url != rollout_redis_url:
+        raise ValueError("the online store and the rollout store share FP_REDIS_URL: give the same Redis to both")
     contracts = root / "contracts"
     contracts.mkdir(parents=True)
     stable_file = root / "stable" / "user_txn_stats.yaml"
@@ -72,19 +78,33 @@ def build_stack(root: Path, *, candidate_age: timedelta = timedelta(0), workers:
     text = stable_file.read_text().replace("version: 1.0.0", "version: 2.0.0")
     (contracts / "user_txn_stats.yaml").write_text(text)
     v1, v2 = load_contract(stable_file).contract, load_contract(contracts / "user_txn_stats.yaml").contract
-    settings = Settings(data_dir=root / "data", contracts_dir=contracts)
+    online = {"online_store": "redis", "redis_url": redis_url} if redis_url else {}
+    settings = Settings(data_dir=root / "data", contracts_dir=contracts, **online)
     now = datetime.now(UTC)
     for contract, age in ((v1, timedelta(0)), (v2, candidate_age)):
         path = settings.delta_table_path(contract.table_name)
         append_once(ensure_table(contract, path), table_rows(contract, USERS, now - age))
     feast = open_store(settings)
     apply_repo(feast, [(c, settings.delta_table_path(c.table_name)) for c in (v1, v2)])
+    if redis_url:
+        from pipelines.testing.redis_server import redis_feature_store
+
+        feast = redis_feature_store(settings, redis_url)
     for contract in (v1, v2):
         load_latest_online(feast, contract, settings.delta_table_path(contract.table_name))
-    server = ServeProcess({"FP_DATA_DIR": str(settings.data_dir), "FP_CONTRACTS_DIR": str(contracts),
-                           "FP_SERVE__WORKERS": str(workers)}, log=root / "serve.log")
+    env = {"FP_DATA_DIR": str(settings.data_dir), "FP_CONTRACTS_DIR": str(contracts),
+           "FP_SERVE__WORKERS": str(workers)}
+    if redis_url:
+        env |= {"FP_ONLINE_STORE": "redis", "FP_REDIS_URL": redis_url}
+    rollouts: RolloutStore
+    if rollout_redis_url is not None:
+        env |= {"FP_ROLLOUT_STORE": "redis", "FP_REDIS_URL": rollout_redis_url}
+        rollouts = RedisRolloutStore(rollout_redis_url)
+    else:
+        rollouts = SqliteRolloutStore(settings.data_dir / "rollout" / "rollouts.sqlite")
+    server = ServeProcess(env, log=root / "serve.log")
     server.start()
-    return RolloutStack(settings, v1, v2, server, SqliteRolloutStore(settings.data_dir / "rollout" / "rollouts.sqlite"))
+    return RolloutStack(settings, v1, v2, server, rollouts)
 
 
 def stream_one_step(stack: RolloutStack) -> None:

@@ -229,3 +229,46 @@ def test_a_controller_killed_mid_step_resumes_the_same_state(store: SqliteRollou
     steps = [e.weight for e in entries if e.kind in ("step", "promote")]
     assert steps == [5, 50, 100, 100]  # resumed at 5 %: no step repeated, none skipped
     assert len(entries) > audit_before
+
+
+def test_once_an_abort_is_recorded_the_next_routing_decision_sends_nothing_to_the_candidate(
+        store: SqliteRolloutStore, candidate: Contract) -> None:
+    state = ctl.start(store, candidate, stable_major=1, now=time.time())
+    store.update(state.at_step(2, time.time()), None)
+    keys = [(f"u{i}",) for i in range(1000)]
+    # an hour-long poll: only the per-request change check can make a worker see the abort
+    watching = RolloutRouter(SqliteRolloutStore(store.path), poll_s=3600)
+    polling_only = RolloutRouter(SqliteRolloutStore(store.path), poll_s=3600, watch_changes=False)
+    assert 2 in watching.majors(candidate.name, keys) and 2 in polling_only.majors(candidate.name, keys)  # type: ignore[operator]
+    ctl.abort(store, candidate.name, reason="test", now=time.time())  # returns once the abort is committed
+    assert watching.majors(candidate.name, keys) == [1] * len(keys)
+    assert 2 in polling_only.majors(candidate.name, keys)  # type: ignore[operator]  # the check is what does it
+
+
+@pytest.mark.parametrize("width", [1, 2])
+def test_routing_uses_the_documented_bucket_of_every_entity(store: SqliteRolloutStore, candidate: Contract,
+                                                            width: int) -> None:
+    state = ctl.start(store, candidate, stable_major=1, now=time.time())
+    state = store.update(state.at_step(2, time.time()), None)
+    keys = [tuple(f"k{i}-{j}" for j in range(width)) for i in range(5000)]
+    expected = [2 if in_candidate(state.rollout_id, entity_key(key), 50) else 1 for key in keys]
+    assert RolloutRouter(store).majors(candidate.name, keys) == expected
+    assert 0.45 <= expected.count(2) / len(expected) <= 0.55
+
+
+def test_the_controller_evaluates_on_schedule_and_reports_an_overrun(
+        store: SqliteRolloutStore, candidate: Contract, caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    ctl.start(store, candidate, stable_major=1, now=clock(), interval_s=INTERVAL)
+    gates = Gates()
+
+    def slow(state: RolloutState) -> dict[str, GateValue]:
+        clock.t += INTERVAL + 5  # the measurement outlasts the interval
+        return gates(state)
+
+    controller = ctl.Controller(store, slow, now=clock)
+    controller.tick()
+    assert controller.next_due is not None and controller.next_due - clock.t <= INTERVAL
+    last = store.audit(candidate.name)[-1]
+    assert last.kind == "evaluate" and "over the 60s interval" in last.detail
+    assert "over the 60.00 s interval" in caplog.text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,8 +22,10 @@ import pytest
 import requests
 
 from pipelines.feast_sync.store import online_store_path, open_store
+from pipelines.health.online_signal import missing_in_sqlite, missing_through_feast
 from pipelines.rollout import controller as ctl
 from pipelines.rollout.gates import HealthGates
+from pipelines.testing.redis_server import RedisServer
 from pipelines.testing.rollout_stack import USERS, RolloutStack, build_stack, stream_one_step
 
 pytestmark = pytest.mark.e2e
@@ -130,6 +133,10 @@ def test_a_candidate_missing_one_percent_is_aborted_with_no_failed_request(stack
             stream_one_step(stack)
             controller.tick()
             clock.t += DWELL
+        # the worst phase: the fault lands just after an evaluation that passed, so two whole intervals must pass
+        evaluated = stack.rollouts.current("user_txn_stats").last_evaluated_at  # type: ignore[union-attr]
+        assert evaluated is not None
+        clock.t = evaluated + 1.0
         # the fault: 1 % of the candidate's entities lose their online values (deleted from the real store)
         with sqlite3.connect(online_store_path(stack.settings)) as db:
             table = next(name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -142,11 +149,16 @@ def test_a_candidate_missing_one_percent_is_aborted_with_no_failed_request(stack
         while stack.rollouts.current("user_txn_stats").phase != "aborted":  # type: ignore[union-attr]
             controller.tick()
             clock.t += 1.0
-            assert clock.t - injected <= INTERVAL * 2 + 1, "not aborted within interval x failure limit"
-        aborted_at = datetime.now(UTC).timestamp()
+            assert clock.t - injected <= INTERVAL * 2 + 5, "not aborted within interval x failure limit"
+        aborted_at = datetime.now(UTC).timestamp()  # the abort is recorded (committed) by now
         state = stack.rollouts.current("user_txn_stats")
         assert state is not None and "missing_rate" in state.reason
+        recorded = [e for e in stack.rollouts.audit("user_txn_stats") if e.kind == "abort"]
+        assert len(recorded) == 1 and recorded[0].actor == "controller"
+        # virtual time from the fault to the recorded abort: within one evaluation interval x the failure limit
+        assert recorded[0].at - injected <= INTERVAL * state.failure_limit, recorded[0].at - injected
         assert share_of_candidate(stack.server.url) == 0.0
+        time.sleep(1.0)  # the clients keep requesting after the abort
     assert clients.codes and set(clients.codes) == {200}, clients.codes
     after = [majors for sent, majors in clients.served if sent > aborted_at]
     assert after and all(major == 1 for majors in after for major in majors)
@@ -167,3 +179,46 @@ def test_a_stale_candidate_is_aborted(tmp_path: Path) -> None:
         assert share_of_candidate(stack.server.url) == 0.0
     finally:
         stack.close()
+
+
+def test_with_the_redis_store_no_request_after_a_recorded_abort_is_served_by_the_candidate(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    stack = build_stack(tmp_path, workers=2, rollout_redis_url=redis_server.url)
+    try:
+        state = ctl.start(stack.rollouts, stack.v2, stable_major=1, now=time.time(), stable=stack.v1)
+        stack.rollouts.update(state.at_step(2, time.time()), None)
+        deadline = time.monotonic() + 10
+        while not 0.4 <= share_of_candidate(stack.server.url) <= 0.6:  # both workers serve the 50 % step
+            assert time.monotonic() < deadline, "the workers never routed the 50 % step"
+        with Clients(stack.server.url) as clients:
+            time.sleep(0.5)
+            ctl.abort(stack.rollouts, "user_txn_stats", reason="test", now=time.time())
+            recorded = datetime.now(UTC).timestamp()  # the abort's transaction has committed
+            assert share_of_candidate(stack.server.url) == 0.0  # at once, not after a poll
+            time.sleep(1.0)
+        assert clients.codes and set(clients.codes) == {200}, clients.codes
+        after = [majors for sent, majors in clients.served if sent > recorded]
+        before = [majors for sent, majors in clients.served if sent <= recorded]
+        assert any(2 in majors for majors in before)  # the candidate did serve until then
+        assert after and all(major == 1 for majors in after for major in majors)
+    finally:
+        stack.close()
+
+
+def test_the_one_query_coverage_read_agrees_with_feasts_online_api(stack: RolloutStack) -> None:
+    store = open_store(stack.settings)
+    entities = [{"user_id": user} for user in USERS]
+    now = datetime.now(UTC)
+    with sqlite3.connect(online_store_path(stack.settings)) as db:
+        table = next(name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                     if name.endswith("user_txn_stats_v2"))
+        keys = [k for (k,) in db.execute(f"SELECT DISTINCT entity_key FROM {table} ORDER BY entity_key")]
+        db.executemany(f"DELETE FROM {table} WHERE entity_key = ?", [(k,) for k in keys[0:30]])  # missing
+        db.executemany(f"UPDATE {table} SET value = x'', value_text = NULL WHERE entity_key = ?",  # all null
+                       [(k,) for k in keys[30:50]])
+        db.executemany(f"UPDATE {table} SET value = x'' WHERE entity_key = ? AND feature_name != 'txn_count_5m'",
+                       [(k,) for k in keys[50:60]])  # one feature left: still covered
+        db.executemany(f"UPDATE {table} SET event_ts = event_ts - 3 * 86400 WHERE entity_key = ?",  # expired (ttl 1d)
+                       [(k,) for k in keys[60:75]])
+    fast = missing_in_sqlite(store, stack.v2, entities, now)
+    assert fast == missing_through_feast(store, stack.v2, entities, now) == 30 + 20 + 15

@@ -43,3 +43,21 @@ def test_redis_store_keeps_rollouts_with_compare_and_set(redis_store: RedisRollo
     ctl.abort(redis_store, candidate.name, reason="bad values", now=time.time())
     assert [e.kind for e in redis_store.audit(candidate.name)] == ["start", "abort"]
     assert [s.phase for s in redis_store.all_current()] == ["aborted"]
+
+
+def test_redis_once_an_abort_is_recorded_the_next_routing_decision_sends_nothing_to_the_candidate(
+        redis_store: RedisRolloutStore, redis_server: RedisServer,
+        project_contract: Callable[[str], Contract]) -> None:
+    data = project_contract("user_txn_stats").model_dump(mode="json", by_alias=True)
+    data["version"] = "2.0.0"
+    candidate = Contract.model_validate(data)
+    state = ctl.start(redis_store, candidate, stable_major=1, now=time.time())
+    redis_store.update(state.at_step(2, time.time()), None)
+    keys = [(f"u{i}",) for i in range(1000)]
+    worker = RedisRolloutStore(redis_server.url)  # another worker's connection
+    watching = RolloutRouter(worker, poll_s=3600)  # only the per-request generation check can see the abort
+    assert 2 in watching.majors(candidate.name, keys)  # type: ignore[operator]
+    assert not worker.changed()  # nothing written since: no re-read
+    ctl.abort(redis_store, candidate.name, reason="test", now=time.time())
+    assert watching.majors(candidate.name, keys) == [1] * len(keys)
+    worker.close()
