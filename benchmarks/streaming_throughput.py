@@ -106,6 +106,8 @@ def pandas_windows(files: list[Path], contracts: list[Any]) -> dict[str, Any]:
                 case "last":
                     values = part.sort_values(["_t", feature.column]).groupby([*keys, "window_end"],
                                                                               dropna=False)[feature.column].last()
+                case "sum":  # events whose column is all null: NULL, as Flink's SUM (pandas' plain sum gives 0)
+                    values = grouped[feature.column].sum(min_count=1)
                 case other:
                     values = grouped[feature.column].agg(other if other != "avg" else "mean")
             out = values.rename(feature.name).to_frame() if out is None else out.join(values.rename(feature.name),
