@@ -7,6 +7,7 @@ project root, never against the current working directory, so commands behave th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -154,8 +155,9 @@ class Settings(BaseSettings):
                                                                 "further wait doubles.")
     flink_restart_max_delay_ms: int = Field(60_000, ge=1, description="On a cluster: longest wait between restarts.")
     max_line_bytes: int = Field(1 << 20, ge=64, le=1 << 30,
-                                description="Longest usable event line (bytes in files, characters in Kafka "
-                                            "records); a longer one is a dead letter `too_large`.")
+                                description="Longest usable event line or Kafka record value, in bytes "
+                                            "(characters on the Kafka `raw` fallback); a longer one is a dead "
+                                            "letter `too_large`.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka brokers, for sources read from Kafka.")
     kafka_group_id: str = Field("feature-platform", min_length=1, description="Consumer group of the Flink job.")
     kafka_topics: dict[str, str] = Field(default_factory=dict,
@@ -257,3 +259,16 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def parse_as_of(text: str) -> datetime:
+    """The ``--as-of`` time of ``health`` and ``feature-check --data``: ISO-8601, UTC when it names no offset.
+
+    Freshness is judged against it instead of the current time, so a check of a finished run can be repeated with the
+    same verdict (e.g. as of the run's end). Raises ``ValueError`` naming the text when it is not a time.
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--as-of {text!r} is not an ISO-8601 time (e.g. 2026-11-30T06:00:00Z)") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

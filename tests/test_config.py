@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.config import PROJECT_ROOT, Settings, parse_as_of
 
 
 def test_defaults_live_under_the_project_root() -> None:
@@ -76,3 +77,18 @@ def test_bad_openmetadata_settings_are_rejected_with_their_name(monkeypatch: pyt
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.removeprefix("FP_OPENMETADATA__").lower()):
         Settings()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-30T06:00:00Z", datetime(2026, 11, 30, 6, tzinfo=UTC)),
+    ("2026-11-30T07:00:00+01:00", datetime(2026, 11, 30, 6, tzinfo=UTC)),
+    ("2026-11-30T06:00:00", datetime(2026, 11, 30, 6, tzinfo=UTC)),
+])
+def test_as_of_is_an_iso_time_in_utc(text: str, expected: datetime) -> None:
+    moment = parse_as_of(text)
+    assert moment == expected and moment.utcoffset() == timedelta(0)
+
+
+def test_a_bad_as_of_names_the_text() -> None:
+    with pytest.raises(ValueError, match="'yesterday' is not an ISO-8601 time"):
+        parse_as_of("yesterday")

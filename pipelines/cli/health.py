@@ -26,13 +26,19 @@ def health_command(
                                                                           "repeatable.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
     prometheus: Annotated[bool, typer.Option("--prometheus", help="Print Prometheus metrics on stdout.")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="TIME", help="Judge freshness as of this ISO-8601 "
+                                              "time instead of now (e.g. a finished run's end).")] = None,
 ) -> None:
     """Freshness, null rates, dead letters, online coverage (and serving errors/latency) per contract version."""
-    from pipelines.config import get_settings
+    from pipelines.config import get_settings, parse_as_of
     from pipelines.contracts.valid import load_valid_contracts
     from pipelines.health.check import check_health
     from pipelines.rollout.operations import stable_contracts_in_rollout
 
+    try:
+        now = parse_as_of(as_of) if as_of is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     settings = get_settings()
     contracts = load_valid_contracts(settings.contracts_dir)
     contracts += stable_contracts_in_rollout(settings)  # during a rollout, both majors are checked
@@ -41,7 +47,7 @@ def health_command(
         if unknown:
             raise UsageError(f"no contract named {', '.join(unknown)} in {settings.contracts_dir}")
         contracts = [c for c in contracts if c.name in contract]
-    report = check_health(contracts, settings)
+    report = check_health(contracts, settings, now=now)
     if json_output:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     elif prometheus:

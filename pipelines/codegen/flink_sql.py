@@ -89,12 +89,17 @@ SOURCE_FILE = "_source_file"
 #: Kafka metadata columns of a Kafka source table (they make its ``_source_file``).
 KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET = "_kafka_topic", "_kafka_partition", "_kafka_offset"
 ROWTIME_SENTINEL = "TIMESTAMP '1970-01-01 00:00:00'"
-#: Longest line used, in bytes for files and characters for Kafka record values; longer ones are ``too_large``.
+#: Longest line used, in bytes (of a file line or a Kafka record value; characters on the ``raw`` fallback for
+#: Kafka); longer ones are ``too_large``.
 DEFAULT_MAX_LINE_BYTES = 1 << 20
-#: How a file source reads lines: the platform's ``fp-lines`` format (:mod:`pipelines.jvm.line_format`; any bytes,
-#: exact restore positions) or the ``csv`` fallback when its jar cannot be built (a line holding U+0001 or bytes that
-#: are not UTF-8 fails the job there).
+#: How a source reads lines: the platform's ``fp-lines`` format (:mod:`pipelines.jvm.line_format`; any bytes, decoded
+#: with replacement, exact restore positions for files), or, when its jar cannot be built, ``csv`` for files (a line
+#: holding U+0001 or bytes that are not UTF-8 fails the job there) and ``raw`` for Kafka.
 LineFormat = Literal["fp-lines", "csv"]
+#: Kafka sources are read by one task (``scan.parallelism``) whatever the job's parallelism: see
+#: :func:`_connector_options` and docs/sources.md, "Parallelism and idle partitions". None (one reader per task, the
+#: old plan) exists only for the side-by-side benchmark ``benchmarks/kafka_single_reader.py``.
+KAFKA_READER_PARALLELISM: int | None = 1
 #: ``CAST(TIMESTAMP(3) AS STRING)`` is always ``yyyy-MM-dd HH:mm:ss.SSS``: the prefix used by ``last``.
 _TIMESTAMP_TEXT_WIDTH = 23
 
@@ -257,7 +262,7 @@ def source_table_ddl(group: _SourceGroup, location: SourceLocation | str, *, lin
         raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
     rowtime = (f"COALESCE({_parse_timestamp(_json_value(group.event_time), group.event_time_format)}, "
                f"{ROWTIME_SENTINEL})")
-    reads_lines = isinstance(location, FileSource) and line_format == "fp-lines"
+    reads_lines = line_format == "fp-lines"  # the reader decodes and flags too-large lines itself (files and Kafka)
     too_large = (f"  {LINE_TOO_LARGE} BOOLEAN,\n" if reads_lines
                  else f"  {LINE_TOO_LARGE} AS CHAR_LENGTH({LINE}) > {max_line_bytes},\n")
     if isinstance(location, KafkaSource):
@@ -287,16 +292,20 @@ def source_table_ddl(group: _SourceGroup, location: SourceLocation | str, *, lin
 def _line_format(location: SourceLocation, line_format: LineFormat, max_line_bytes: int) -> str:
     """One row per line or record, whatever its bytes.
 
-    Kafka: ``raw`` (the record value; its position is the offset). Files: ``fp-lines``, the platform's own format
-    (tools/formats/fp-lines): Flink 2.3's ``raw`` file reader (``DeserializationSchemaAdapter``) forgets, after a
-    restore, the records it skipped, so the restored job's checkpoints count from 0 and a second restore re-reads the
-    input; its ``csv`` reader keeps exact positions but fails the job on a line holding its delimiter (U+0001) or
-    bytes that are not UTF-8, and splits a line at a lone CR. ``csv`` remains the fallback when the ``fp-lines`` jar
-    cannot be built."""
-    if isinstance(location, KafkaSource):
-        return "  'format' = 'raw',\n  'raw.charset' = 'UTF-8'\n"
+    ``fp-lines``, the platform's own format (tools/formats/fp-lines), for files and Kafka alike: it decodes UTF-8
+    with replacement (bytes that are not UTF-8 become U+FFFD, which the ``invalid_utf8`` rule sees) and flags a line
+    or record value longer than ``max_line_bytes`` bytes, keeping only that prefix. Files need it because Flink
+    2.3's ``raw`` file reader (``DeserializationSchemaAdapter``) forgets, after a restore, the records it skipped (the
+    restored job's checkpoints count from 0 and a second restore re-reads the input), and its ``csv`` reader fails
+    the job on a line holding its delimiter (U+0001) or bytes that are not UTF-8, and splits a line at a lone CR.
+    Kafka needs it because the ``raw`` format hands a record's bytes to SQL undecoded, so invalid bytes were never
+    seen as U+FFFD. When the jar cannot be built (``line_format="csv"``), files fall back to ``csv`` and Kafka to
+    ``raw`` (there a record that is not UTF-8 but otherwise valid JSON is accepted, and the limit counts
+    characters)."""
     if line_format == "fp-lines":
         return f"  'format' = 'fp-lines',\n  'fp-lines.max-line-bytes' = '{max_line_bytes}'\n"
+    if isinstance(location, KafkaSource):
+        return "  'format' = 'raw',\n  'raw.charset' = 'UTF-8'\n"
     return ("  'format' = 'csv',\n  'csv.field-delimiter' = U&'\\0001',\n"
             "  'csv.disable-quote-character' = 'true',\n  'csv.allow-comments' = 'false'\n")
 
@@ -312,9 +321,14 @@ def _connector_options(location: SourceLocation) -> list[tuple[str, str]]:
             millis = max(1, round(location.monitor_interval.total_seconds() * 1000))
             options.append(("source.monitor-interval", f"{millis}ms"))
         return options
-    options = [("connector", "kafka"), ("topic", location.topic),
-               ("properties.bootstrap.servers", location.bootstrap_servers),
-               ("properties.group.id", location.group_id), ("scan.startup.mode", location.startup_mode)]
+    # One reader for the whole topic (per-partition watermarks and idleness inside it), followed by a rebalance: the
+    # classification runs at the job's parallelism behind the exchange and sees the one merged watermark the windows
+    # see (docs/sources.md, "Parallelism and idle partitions"). At parallelism 1 it is the job's own parallelism.
+    options = [("connector", "kafka")]
+    if KAFKA_READER_PARALLELISM is not None:
+        options.append(("scan.parallelism", str(KAFKA_READER_PARALLELISM)))
+    options += [("topic", location.topic), ("properties.bootstrap.servers", location.bootstrap_servers),
+                ("properties.group.id", location.group_id), ("scan.startup.mode", location.startup_mode)]
     if location.startup_mode == "group-offsets":  # a new group starts at the beginning instead of failing
         options.append(("properties.auto.offset.reset", "earliest"))
     if location.start_offsets is not None:

@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipelines.config import parse_as_of
 from pipelines.errors import PlatformError, UsageError
 from pipelines.feature_check.gate import check
 from pipelines.feature_check.output import FORMATS, render
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="suppressions file (default: feature-check-suppressions.yaml when it exists)")
     parser.add_argument("--data", action="store_true",
                         help="also run the data checks on the Delta tables (loads Great Expectations; slower)")
+    parser.add_argument("--as-of", metavar="TIME", help="with --data: judge freshness as of this ISO-8601 time "
+                                                          "instead of now (e.g. a finished run's end)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     return parser
 
@@ -85,7 +88,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     stdout_format, files = _outputs(args.formats)
-    result = check(args.paths, base=args.base, data=args.data, suppressions=args.suppressions)
+    try:
+        as_of = parse_as_of(args.as_of) if args.as_of is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    result = check(args.paths, base=args.base, data=args.data, suppressions=args.suppressions, as_of=as_of)
     for fmt, target in files.items():
         try:
             target.write_text(render(result, fmt) + "\n", encoding="utf-8")

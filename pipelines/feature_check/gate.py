@@ -11,6 +11,7 @@ contracts check in about a second.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from pipelines.config import Settings
@@ -24,10 +25,12 @@ DEFAULT_PATHS = (Path("contracts"),)
 
 
 def check(paths: Sequence[Path] = DEFAULT_PATHS, *, base: str | None = None, data: bool = False,
-          settings: Settings | None = None, suppressions: Path | None = None) -> CheckRun:
+          settings: Settings | None = None, suppressions: Path | None = None,
+          as_of: datetime | None = None) -> CheckRun:
     """Check the contracts under ``paths``; the run holds every report, what was suppressed and the base compared.
 
-    ``suppressions`` is the suppressions file (default: ``feature-check-suppressions.yaml`` when it exists).
+    ``suppressions`` is the suppressions file (default: ``feature-check-suppressions.yaml`` when it exists);
+    ``as_of`` the time the data checks judge freshness against (default: now).
     Raises :class:`~pipelines.errors.UsageError` when a path, the base revision or a named file does not exist.
     Decide the exit with :meth:`CheckRun.fails`.
     """
@@ -41,7 +44,7 @@ def check(paths: Sequence[Path] = DEFAULT_PATHS, *, base: str | None = None, dat
     run = CheckRun(reports)
     base_contracts = _compare_with_base(base, paths, reports, loaded, run) if base else None
     if data:
-        _run_data_checks(loaded, reports, base_contracts, settings or Settings())
+        _run_data_checks(loaded, reports, base_contracts, settings or Settings(), as_of)
     _apply_suppressions(run, suppressions)
     return run
 
@@ -80,7 +83,7 @@ def _compare_with_base(ref: str, paths: list[Path], reports: list[ContractReport
 
 
 def _run_data_checks(loaded: list[LoadedContract], reports: list[ContractReport],
-                     base: dict[str, LoadedContract] | None, settings: Settings) -> None:
+                     base: dict[str, LoadedContract] | None, settings: Settings, as_of: datetime | None) -> None:
     """``data=True``: :func:`pipelines.feature_check.data.run_data_checks`, imported only here (it is heavy)."""
     try:
         from pipelines.feature_check.data import run_data_checks
@@ -90,7 +93,7 @@ def _run_data_checks(loaded: list[LoadedContract], reports: list[ContractReport]
 
     by_file = {report.file: report for report in reports}
     base_contracts = {name: entry.contract for name, entry in base.items()} if base is not None else None
-    for item in run_data_checks(loaded, settings, base_contracts=base_contracts):
+    for item in run_data_checks(loaded, settings, base_contracts=base_contracts, now=as_of):
         if isinstance(item, ContractReport):
             target = by_file.setdefault(item.file, item)
             if target is not item:

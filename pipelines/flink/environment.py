@@ -12,11 +12,14 @@ process; a :class:`~pipelines.flink.cluster.ClusterTarget` submits the same SQL 
 * ``restart-strategy.type: none`` locally: a failing job fails instead of retrying in a loop that looks like a hang.
   On a cluster a bounded exponential-delay strategy instead, so a lost TaskManager costs a restart from the newest
   checkpoint, not the job.
-* ``table.exec.source.idle-timeout`` when parallelism > 1 and ``idle_timeout`` is set, so a reader with no split
-  cannot hold the watermark back in a job that never ends (a watched folder, an unbounded topic). Bounded runs pass
-  ``idle_timeout=None``: there a reader without splits finishes (and stops holding the watermark), while a reader that
-  went idle and comes back would see its own, lower watermark and classify as on time an event the windows, already
-  past it, drop without a trace (seen with a Kafka topic that had an empty partition).
+* ``table.exec.source.idle-timeout`` whenever ``idle_timeout`` is set, at any parallelism, so a reader with no split
+  or a split with no records (an empty Kafka partition: its watermark would stay at the minimum) cannot hold the
+  watermark back in a job that never ends (a watched folder, an unbounded topic). It used to be set only at
+  parallelism > 1, but one reader holding an empty partition holds the watermark back too (measured on a bounded
+  parallelism-1 read, docs/sources.md), so a parallelism-1 ``stream`` over such a topic fired no window. Bounded
+  runs pass ``idle_timeout=None``: there a reader without splits finishes (and stops holding the watermark). Lateness
+  stays consistent with the windows because a Kafka topic has one reader and the classification runs behind it
+  (:data:`pipelines.codegen.flink_sql.KAFKA_READER_PARALLELISM`; docs/sources.md).
 * ``table.local-time-zone: UTC``: window bounds and timestamps are UTC whatever the machine's zone is.
 * ``table.optimizer.reuse-optimize-block-with-digest-enabled``: the INSERTs of a statement set that read the same view
   share one plan for it. Without it each INSERT got its own rowtime → watermark → classification chain (the views are
@@ -96,7 +99,7 @@ def flink_configuration(options: FlinkOptions) -> dict[str, str]:
         "pipeline.name": "feature-platform",
         "execution.runtime-mode": options.runtime_mode,
     }
-    if options.parallelism > 1 and options.idle_timeout:
+    if options.idle_timeout:
         config["table.exec.source.idle-timeout"] = options.idle_timeout
     if options.jars:
         config["pipeline.jars"] = ";".join(jar.resolve().as_uri() for jar in options.jars)

@@ -10,8 +10,10 @@ Every contract (or one, ``StreamOptions.contract``) runs in one never-ending Fli
 While Flink runs, the poll loop (every :data:`POLL_SECONDS`) commits each batch of finished part files to Delta
 exactly once (the ``delta-commit`` stage of :mod:`pipelines.jobs.compute`, same ledger and Delta ``txn`` ids), then
 hands the versions it reached to the ``online-push`` stage (:mod:`pipelines.feast_sync.online_push`), which writes
-their newest values into the online store at once. The source readers use ``settings.source_idle_timeout`` so that a
-reader with nothing to read does not hold the watermark, and windows fire.
+their newest values into the online store at once. The source readers use ``settings.source_idle_timeout`` at every
+parallelism so that a reader with nothing to read (an empty or quiet Kafka partition, a watched folder between files)
+does not hold the watermark, and windows fire; a Kafka topic is read by one reader whatever the parallelism, so that
+lateness is classified against the watermark the windows use (docs/sources.md, "Parallelism and idle partitions").
 
 **Stopping and resuming.** When ``stop`` is set (the CLI sets it on Ctrl-C or SIGTERM) the job is stopped with a
 savepoint (no drain: open windows stay in the savepoint), which also finishes every part file the job emitted; those
@@ -55,6 +57,7 @@ from pipelines.jobs import stream_metrics as metrics
 from pipelines.jobs.compute import commit_targets
 from pipelines.jobs.progress import Progress, silent
 from pipelines.jobs.run_state import FlinkAttempt, load_run_state, save_run_state
+from pipelines.jvm.line_format import line_reader
 from pipelines.lineage.hook import publish_if_configured
 from pipelines.sources.location import FileSource, SourceLocation
 
@@ -192,7 +195,8 @@ def run_stream(settings: Settings, options: StreamOptions | None = None, *, stop
     run_dir = stream_dir(settings, contracts, kind)
     outputs = {c.table_name: OutputPaths((run_dir / c.table_name / "features").as_uri(),
                                          (run_dir / c.table_name / "dead_letters").as_uri()) for c in contracts}
-    job_sql = build_job_sql(contracts, locations, outputs)
+    job_sql = build_job_sql(contracts, locations, outputs, line_format=line_reader().format,
+                            max_line_bytes=settings.max_line_bytes)
     flink = flink_options(settings, run_dir / "checkpoints", jars=jars, idle_timeout=settings.source_idle_timeout)
     tables = [(c, settings.delta_table_path(c.table_name)) for c in contracts]
     store = open_online_store(settings)

@@ -7,7 +7,7 @@ nothing else about a source changes with its location (same raw line, rowtime, w
   firing every window: tests and backfills). With ``monitor_interval`` the folder is watched and files dropped later
   are read too (``source.monitor-interval``); such a job never finishes by itself. Publish files atomically (write a
   hidden ``.name.tmp``, then rename): Flink reads each path once, and a half-written file loses its second half.
-* :class:`KafkaSource`: a topic read with the Flink Kafka SQL connector (``raw`` format: the record value is the
+* :class:`KafkaSource`: a topic read with the Flink Kafka SQL connector (``fp-lines`` format: the record value is the
   line). ``bounded_mode`` other than ``unbounded`` makes the job finish (tests, backfills); ``specific_offsets`` pins
   where it starts and stops per partition, which is how :func:`pipelines.sources.kafka.pin_offsets` makes a bounded
   run read exactly the records it counted. Needs the connector jar (:mod:`pipelines.jvm.jars`).

@@ -34,3 +34,10 @@ def test_an_invalid_contract_stops_the_run_with_its_location(tmp_path: Path) -> 
     assert result.returncode == 1
     assert f"user_txn_stats.yaml:{line}:18: error [invalid-value] features[3].aggregation" in result.stderr
     assert not (tmp_path / "data" / "events").exists(), "nothing may run before the contracts are valid"
+
+
+def test_health_refuses_a_bad_as_of_with_exit_2() -> None:
+    result = subprocess.run([COMMAND, "health", "--as-of", "yesterday"], capture_output=True, text=True, check=False,
+                            timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "is not an ISO-8601 time" in result.stderr and "Traceback" not in result.stderr

@@ -44,13 +44,24 @@ def test_reasons_about_the_line_itself_come_first_in_a_fixed_order() -> None:
     assert reasons[-1] == "late_event"
 
 
-def test_files_read_lines_with_fp_lines_and_its_limit_and_kafka_computes_the_limit() -> None:
-    files = _script(_contract(), max_line_bytes=4096)
-    assert "'format' = 'fp-lines'" in files and "'fp-lines.max-line-bytes' = '4096'" in files
-    assert "_line_too_large BOOLEAN," in files
-    kafka = _script(_contract(), KafkaSource("t", "127.0.0.1:9092", "g"))
+def test_files_and_kafka_read_lines_with_fp_lines_and_its_byte_limit() -> None:
+    for location in ("file:///events", KafkaSource("t", "127.0.0.1:9092", "g")):
+        sql = _script(_contract(), location, max_line_bytes=4096)
+        assert "'format' = 'fp-lines'" in sql and "'fp-lines.max-line-bytes' = '4096'" in sql
+        assert "  _line STRING,\n  _line_too_large BOOLEAN,\n" in sql
+        assert "'format' = 'raw'" not in sql
+
+
+def test_without_the_jar_kafka_falls_back_to_raw_and_computes_the_limit_in_characters() -> None:
+    kafka = _script(_contract(), KafkaSource("t", "127.0.0.1:9092", "g"), line_format="csv")
     assert f"_line_too_large AS CHAR_LENGTH(_line) > {DEFAULT_MAX_LINE_BYTES}," in kafka
-    assert "'format' = 'raw'" in kafka
+    assert "'format' = 'raw'" in kafka and "fp-lines" not in kafka
+
+
+def test_a_kafka_topic_has_one_reader_whatever_the_jobs_parallelism() -> None:
+    kafka = _script(_contract(), KafkaSource("t", "127.0.0.1:9092", "g"))
+    assert "'scan.parallelism' = '1'," in kafka
+    assert "scan.parallelism" not in _script(_contract())
 
 
 def test_the_csv_fallback_keeps_the_same_columns() -> None:

@@ -94,7 +94,8 @@ def test_json_output_for_passing_contracts_exits_0() -> None:
     assert json.loads(result.stdout)["ok"] is True
 
 
-@pytest.mark.parametrize("args", [("--bogus",), ("--format", "xml"), ("no/such/path.yaml",)])
+@pytest.mark.parametrize("args", [("--bogus",), ("--format", "xml"), ("no/such/path.yaml",),
+                                  ("--data", "--as-of", "yesterday")])
 def test_usage_errors_exit_2_without_traceback(args: tuple[str, ...]) -> None:
     result = feature_check(*args)
     assert result.returncode == 2

@@ -1,8 +1,9 @@
 """Kafka records of any content: the poison corpus of ``tests/jobs/test_line_edge_cases.py`` through a real topic and
 the real job (parallelism 1, one partition), each record accepted or dead-lettered under the reference's reason.
 
-Only difference from files: the ``too_large`` limit counts characters of a Kafka record (bytes of a file line); the
-oversized records of the corpus are ASCII, so both readings agree.
+Kafka record values are read with the platform's ``fp-lines`` format as file lines are (decoded with replacement, so
+bytes that are not UTF-8 become ``invalid_utf8``; the ``too_large`` limit counts bytes), so the reasons are the same.
+Both parse paths (``FP_PARSE_ONCE`` on and off) are run and must give the reference's reasons.
 """
 
 from __future__ import annotations
@@ -22,18 +23,17 @@ pytestmark = pytest.mark.e2e
 TOPIC = "poison-lines"
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (docs/sources.md): the Kafka `raw` format keeps a record's bytes "
-                   "undecoded, so bytes that are not UTF-8 never show as U+FFFD to the invalid_utf8 rule; measured: "
-                   "the two such records were accepted, every other reason matched the reference")
-def test_every_record_ends_accepted_or_under_the_reference_reason(tmp_path, kafka_broker: KafkaBroker) -> None:
+@pytest.mark.parametrize("parse_once", ["on", "off"])
+def test_every_record_ends_accepted_or_under_the_reference_reason(tmp_path, kafka_broker: KafkaBroker,
+                                                                   parse_once: str) -> None:
     contract = CONTRACTS["poison"]
     generated = _generated("poison", tmp_path, seed=3)
     records = [*generated, *_poison_lines(json.loads(generated[-1]))]
     settings = Settings(data_dir=tmp_path / "data", parallelism=1, max_line_bytes=MAX_LINE_BYTES,
-                        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, kafka_group_id="poison",
-                        kafka_topics={contract.source.name: TOPIC})
-    create_topic(kafka_broker.bootstrap_servers, TOPIC, partitions=1)
-    assert produce_lines(kafka_broker.bootstrap_servers, TOPIC, records) == len(records)
+                        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, kafka_group_id=f"poison-{parse_once}",
+                        kafka_topics={contract.source.name: f"{TOPIC}-{parse_once}"}, parse_once=parse_once)
+    create_topic(kafka_broker.bootstrap_servers, f"{TOPIC}-{parse_once}", partitions=1)
+    assert produce_lines(kafka_broker.bootstrap_servers, f"{TOPIC}-{parse_once}", records) == len(records)
 
     summary = run_contracts([contract], {contract.source.name: kafka_location(settings, contract.source.name,
                                                                               bounded=True)}, settings)
@@ -45,3 +45,4 @@ def test_every_record_ends_accepted_or_under_the_reference_reason(tmp_path, kafk
     assert table_run.events_accepted == len(good)
     assert table_run.balanced
     assert {"too_large", "invalid_utf8", "malformed_json"} <= set(reasons)
+    assert reasons["invalid_utf8"] >= 2  # the records whose bytes are not UTF-8 (the gap the raw format had)

@@ -47,7 +47,8 @@ def test_kafka_source_keeps_rowtime_watermark_and_classification_of_the_file_sou
     # everything after the source table is identical: same views, sinks and INSERTs
     assert kafka.split(";\n\n")[1:] == files.split(";\n\n")[1:]
     source = _source_table(kafka)
-    assert "'connector' = 'kafka'" in source and "'format' = 'raw'" in source
+    assert "'connector' = 'kafka'" in source and "'format' = 'fp-lines'" in source
+    assert "'scan.parallelism' = '1'" in source
     assert "file.path" not in source
     assert "_source_file AS CONCAT('kafka://', _kafka_topic" in source
     assert "WATERMARK FOR _rowtime AS _rowtime - INTERVAL '0 00:00:30.000' DAY TO SECOND(3)" in source

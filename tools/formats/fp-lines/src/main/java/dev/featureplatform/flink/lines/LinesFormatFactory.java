@@ -17,8 +17,6 @@ import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.factories.DynamicTableFactory;
 import org.apache.flink.table.factories.FactoryUtil;
 import org.apache.flink.table.types.DataType;
-import org.apache.flink.table.api.ValidationException;
-import org.apache.flink.table.types.logical.LogicalTypeRoot;
 import org.apache.flink.table.types.logical.RowType;
 
 /**
@@ -29,6 +27,8 @@ import org.apache.flink.table.types.logical.RowType;
  * not UTF-8. This reader runs through Flink's {@link StreamFormatAdapter}, which checkpoints "records read since the
  * file start", and never fails on content: a line is decoded leniently (invalid UTF-8 becomes U+FFFD) and a line
  * longer than {@code max-line-bytes} is kept as its first {@code max-line-bytes} bytes with the flag column set.
+ *
+ * <p>Kafka record values are read by {@link LinesRecordFormatFactory} (same identifier, same rules).
  *
  * <p>Physical columns, matched by type: {@code STRING} the line (without its {@code \n} or {@code \r\n}) and, optionally,
  * {@code BOOLEAN} whether the line was longer than the limit.
@@ -48,34 +48,19 @@ public final class LinesFormatFactory implements BulkReaderFormatFactory {
             DynamicTableFactory.Context context, ReadableConfig formatOptions) {
         FactoryUtil.validateFactoryOptions(this, formatOptions);
         final int maxLineBytes = formatOptions.get(MAX_LINE_BYTES);
-        if (maxLineBytes < 1) {
-            throw new IllegalArgumentException("max-line-bytes must be at least 1, got " + maxLineBytes);
-        }
+        LineColumns.checkMaxLineBytes(maxLineBytes);
         return new BulkDecodingFormat<RowData>() {
             @Override
             public BulkFormat<RowData, FileSourceSplit> createRuntimeDecoder(
                     DynamicTableSource.Context sourceContext, DataType physicalDataType) {
                 RowType rowType = (RowType) physicalDataType.getLogicalType();
-                int lineField = -1;
-                int tooLargeField = -1;
-                for (int i = 0; i < rowType.getFieldCount(); i++) {
-                    LogicalTypeRoot root = rowType.getTypeAt(i).getTypeRoot();
-                    if (root == LogicalTypeRoot.VARCHAR && lineField < 0) {
-                        lineField = i;
-                    } else if (root == LogicalTypeRoot.BOOLEAN && tooLargeField < 0) {
-                        tooLargeField = i;
-                    } else {
-                        throw new ValidationException(
-                                "fp-lines reads one STRING column (the line) and optionally one BOOLEAN column "
-                                        + "(longer than max-line-bytes), got " + rowType);
-                    }
-                }
+                LineColumns columns = LineColumns.of(rowType);
                 return new StreamFormatAdapter<>(
                         new LinesStreamFormat(
                                 maxLineBytes,
-                                rowType.getFieldCount(),
-                                lineField,
-                                tooLargeField,
+                                columns.fieldCount,
+                                columns.lineField,
+                                columns.tooLargeField,
                                 sourceContext.createTypeInformation(physicalDataType)));
             }
 
