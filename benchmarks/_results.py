@@ -50,7 +50,7 @@ def write(benchmark: str, parameters: dict[str, Any], results: dict[str, Any]) -
     """Write ``benchmarks/results/<benchmark>.json``; returns its path."""
     document = {
         "benchmark": benchmark,
-        "command": " ".join([".venv/bin/python", f"benchmarks/{benchmark}.py", *sys.argv[1:]]),
+        "command": " ".join([".venv/bin/python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
         "started_at": _started.get("started_at"),
         "wall_s": round(time.perf_counter() - _started["_t0"], 1) if "_t0" in _started else None,
         "machine": {**machine(), "load_average_start": _started.get("load_average_start"),

@@ -92,6 +92,7 @@ def pandas_windows(files: list[Path], contracts: list[Any]) -> dict[str, Any]:
                                        + step * np.tile(np.arange(slides), len(base)))
             exploded = exploded[exploded["window_end"] - size <= exploded["_t"]]
         out = None
+        empty: list[tuple[str, Any]] = []
         for feature in contract.features:
             part = exploded
             if pd.Timedelta(feature.window.size) < size:
@@ -105,10 +106,18 @@ def pandas_windows(files: list[Path], contracts: list[Any]) -> dict[str, Any]:
                 case "last":
                     values = part.sort_values(["_t", feature.column]).groupby([*keys, "window_end"],
                                                                               dropna=False)[feature.column].last()
+                case "sum":  # events whose column is all null: NULL, as Flink's SUM (pandas' plain sum gives 0)
+                    values = grouped[feature.column].sum(min_count=1)
                 case other:
                     values = grouped[feature.column].agg(other if other != "avg" else "mean")
             out = values.rename(feature.name).to_frame() if out is None else out.join(values.rename(feature.name),
                                                                                        how="outer")
+            if feature.aggregation in ("count", "count_distinct", "sum") and part is not exploded:
+                # a window row with no event in this feature's smaller window: Flink gives 0 (the generated SQL's
+                # COUNT and its CASE for sums), the outer join NaN
+                empty.append((feature.name, values.index))
+        for name, present in empty:
+            out.loc[~out.index.isin(present), name] = 0
         rows[contract.table_name] = out.reset_index()
     return rows
 

@@ -20,12 +20,16 @@ includes its Delta commits). ``ratio`` = stock seconds / platform seconds (1.0 =
 (``before``: ``parse_once=off``) and the parse-once path (``after``): job start (1 line), read the lines and the
 rowtime, + classification, + windows, the generated job with its CSV sinks. ``--variants`` times the platform's
 streaming job under alternative Flink settings (window work: mini-batch, two-phase aggregation, object reuse,
-chaining, the state backend), each against the default in the same run.
+chaining, the state backend, network buffers, task managers) or with one generated aggregate replaced (``sql:``, to
+measure what it costs), each against a default run right before it; every run's rows are compared with pandas, so a
+faster variant that changes the result is recorded as such. ``--profile`` records one platform streaming run and one
+stock run with Java's Flight Recorder and sums the samples by operator and method (:mod:`_jfr`).
 
     .venv/bin/python benchmarks/vs_stock_flink.py --scenarios transactions clicks --events 10000000
     .venv/bin/python benchmarks/vs_stock_flink.py --scenarios sliding --events 2000000
 
-Results: a table on stdout and ``benchmarks/results/vs_stock_flink.json`` (every run, medians, load, machine).
+Results: a table on stdout and ``benchmarks/results/<--name>.json`` (default ``vs_stock_flink``; every run, medians,
+load, machine), written after every mode so a run cut short still leaves its figures.
 """
 
 from __future__ import annotations
@@ -86,17 +90,39 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str, int, float]] = {
     "sliding": (("sliding_benchmark",), "transactions", 400, 24.0),
 }
 
-#: Window-work variants (``--variants``): Flink keys added to the default configuration.
+#: Window-work variants (``--variants``): Flink keys added to the default configuration, or (``sql:`` labels) the
+#: generated aggregate of one aggregation replaced, to measure what that aggregation costs.
 VARIANTS: dict[str, dict[str, str]] = {
     "object reuse": {"pipeline.object-reuse": "true"},
     "mini-batch 1s/5000": {"table.exec.mini-batch.enabled": "true",
                            "table.exec.mini-batch.allow-latency": "1s", "table.exec.mini-batch.size": "5000"},
+    "mini-batch 5s/50000": {"table.exec.mini-batch.enabled": "true",
+                            "table.exec.mini-batch.allow-latency": "5s", "table.exec.mini-batch.size": "50000"},
+    "mini-batch 1s/5000 one-phase": {"table.exec.mini-batch.enabled": "true",
+                                     "table.exec.mini-batch.allow-latency": "1s",
+                                     "table.exec.mini-batch.size": "5000",
+                                     "table.optimizer.agg-phase-strategy": "ONE_PHASE"},
+    "two-phase (local-global)": {"table.optimizer.agg-phase-strategy": "TWO_PHASE"},
     "one-phase aggregation": {"table.optimizer.agg-phase-strategy": "ONE_PHASE"},
     "split distinct": {"table.optimizer.distinct-agg.split.enabled": "true"},
     "no chaining": {"pipeline.operator-chaining.enabled": "false"},
     "rocksdb state": {"state.backend.type": "rocksdb"},
-    "network buffers 4k/64k": {"taskmanager.memory.segment-size": "64kb",
+    "network buffers 4/64kb": {"taskmanager.memory.segment-size": "64kb",
                                "taskmanager.network.memory.buffers-per-channel": "4"},
+    "buffer timeout 1s": {"execution.buffer-timeout.interval": "1000ms"},
+    "two task managers": {"minicluster.number-of-taskmanagers": "2", "taskmanager.numberOfTaskSlots": "1"},
+    "sql: last as MAX(column) (cost only)": {},
+    "sql: count_distinct as COUNT (cost only)": {},
+    "sql: accepted_in_step without FILTER (cost only)": {},
+}
+
+#: The ``sql:`` variants: aggregation → the aggregate expression used instead (results differ: cost only).
+SQL_VARIANTS: dict[str, tuple[str, str]] = {
+    "sql: last as MAX(column) (cost only)": ("last", "MAX({column})"),
+    "sql: count_distinct as COUNT (cost only)": ("count_distinct", "COUNT({column})"),
+    # ``COUNT(*) FILTER (WHERE _rowtime >= window_end - step)`` reads window_end in an aggregate argument, which keeps
+    # the planner from slicing the hopping window (each event is copied into its size/step windows instead)
+    "sql: accepted_in_step without FILTER (cost only)": ("accepted_in_step", "COUNT(*)"),
 }
 
 _EXTRA_CONFIG: dict[str, str] = {}
@@ -305,40 +331,136 @@ def run_scenario(name: str, args: argparse.Namespace, work: Path) -> dict[str, A
             for stage, seconds in stages.items():
                 print(f"[{name}] breakdown {label:20s} {stage:30s} {seconds:6.1f}s", flush=True)
         _save(args)
+    if args.profile:
+        result["profile"] = profile(contracts, one, work / name / "profile", args, source)
+        _save(args)
     if args.variants:
-        result["variants_seconds"] = variants(contracts, one, work / name / "variants", args)
+        result["variants_seconds"] = variants(contracts, one, work / name / "variants", args, reference)
+        _save(args)
     return result
 
 
-def variants(contracts: list[Any], one: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Platform streaming seconds per window-work variant, each run right after a default run (pairs)."""
+def variants(contracts: list[Any], one: Path, work: Path, args: argparse.Namespace,
+             reference: dict[str, Any]) -> dict[str, Any]:
+    """Platform streaming seconds per window-work variant, each run right after a default run (pairs); every run's
+    committed rows are compared with pandas (``same_as_pandas``), so a faster variant that changes results shows."""
+    from streaming_throughput import check_run
+
     from pipelines.config import Settings
     from pipelines.jobs.compute import run_contracts
 
     source = contracts[0].source.name
     out: dict[str, Any] = {}
-    for label, extra in VARIANTS.items():
+    chosen = [v for v in VARIANTS if not args.only_variants or v in args.only_variants]
+    for label in chosen:
+        extra = VARIANTS[label]
         pairs = []
         for attempt in range(args.variant_repeat):
-            pair = {}
+            pair: dict[str, Any] = {"load": round(os.getloadavg()[0], 2)}
             for which, config in (("default", {}), ("variant", extra)):
                 _EXTRA_CONFIG.clear()
                 _EXTRA_CONFIG.update(config)
                 settings = Settings(data_dir=work / f"{which}_{attempt}", parallelism=args.parallelism,
                                     parse_once=args.parse_once)
+                restore = _sql_variant(label) if which == "variant" else None
                 try:
-                    pair[which], _ = _timed(lambda s=settings: run_contracts(contracts, {source: one}, s))
+                    pair[which], summary = _timed(lambda s=settings: run_contracts(contracts, {source: one}, s))
+                    try:
+                        check_run(reference, contracts, settings)
+                        pair[f"{which}_same_as_pandas"] = bool(summary.balanced)
+                    except Exception as error:
+                        pair[f"{which}_same_as_pandas"] = False
+                        pair[f"{which}_difference"] = str(error).splitlines()[0][:200]
                 except Exception as error:  # a variant Flink refuses is a result too
                     pair[which] = None
                     pair["error"] = str(error).splitlines()[0][:300]
                 finally:
                     _EXTRA_CONFIG.clear()
+                    if restore is not None:
+                        restore()
                 shutil.rmtree(settings.data_dir, ignore_errors=True)
             pairs.append(pair)
+            print(f"  variant {label:40s} pair {attempt + 1}: {pair}", flush=True)
         ratios = [p["default"] / p["variant"] for p in pairs if p.get("variant") and p.get("default")]
-        out[label] = {"config": extra, "pairs": pairs, "speedup_median": _median(ratios) if ratios else None}
-        print(f"  variant {label:24s} speed-up {out[label]['speedup_median']}", flush=True)
+        out[label] = {"config": extra, "sql": SQL_VARIANTS.get(label), "pairs": pairs,
+                      "speedup_median": _median(ratios) if ratios else None,
+                      "same_results": all(p.get("variant_same_as_pandas") for p in pairs)}
+        print(f"  variant {label:40s} speed-up {out[label]['speedup_median']}", flush=True)
+        _REPORT["variants_partial"] = out
+        _save(args)
+    _REPORT.pop("variants_partial", None)
     return out
+
+
+def profile(contracts: list[Any], one: Path, work: Path, args: argparse.Namespace, source: str) -> dict[str, Any]:
+    """A JVM profile (Flight Recorder, ``_jfr``) of one platform streaming run and one stock run on the same events,
+    and where the Python process spent the platform run (its CPU seconds, the Delta commits)."""
+    import _jfr
+    import psutil
+
+    from pipelines.config import Settings
+    from pipelines.jobs.compute import run_contracts
+
+    work.mkdir(parents=True, exist_ok=True)
+    if _jfr.gateway_jvm() is None:  # start the JVM (and load the classes) outside the recordings
+        tiny = work / "tiny" / source
+        from pipelines.sources.generator import SourceSpec, write_events
+
+        write_events(SourceSpec.from_contracts(contracts), tiny, 1, seed=1)
+        run_stock(contracts, tiny, work / "warm", args.parallelism, "streaming")
+    settings = Settings(data_dir=work / "data", parallelism=args.parallelism, parse_once=args.parse_once)
+    me = psutil.Process()
+    cpu_before = sum(me.cpu_times()[:2])
+    started = time.perf_counter()
+    summary, platform_file = _jfr.recorded("platform", work / "platform.jfr",
+                                           lambda: run_contracts(contracts, {source: one}, settings))
+    platform_s = time.perf_counter() - started
+    python_cpu_s = sum(me.cpu_times()[:2]) - cpu_before
+    stock_s, stock_file = _jfr.recorded("stock", work / "stock.jfr", lambda: run_stock(
+        contracts, one, work / "stock", args.parallelism, "streaming"))
+    out = {
+        "platform": {"seconds": platform_s, "flink_s": summary.flink_seconds, "commit_s": summary.commit_seconds,
+                     "python_cpu_s": python_cpu_s, "jfr": _jfr.summarise(platform_file)},
+        "stock": {"seconds": stock_s, "jfr": _jfr.summarise(stock_file)},
+        "load_average": list(os.getloadavg()),
+    }
+    for side in ("platform", "stock"):
+        print(f"[profile] {side} {out[side]['seconds']:.1f}s, {out[side]['jfr']['samples']} samples", flush=True)
+        for row in out[side]["jfr"]["areas"]:
+            print(f"    {row['share']:6.1%}  {row['name']}", flush=True)
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    return out
+
+
+def _sql_variant(label: str) -> Any:
+    """Swap in the generated aggregate of a ``sql:`` variant; returns how to undo it (None when not one)."""
+    if label not in SQL_VARIANTS:
+        return None
+    import pipelines.codegen.flink_sql as flink_sql
+
+    aggregation, template = SQL_VARIANTS[label]
+    if aggregation == "accepted_in_step":
+        original_step = flink_sql.accepted_in_step_expression
+        flink_sql.accepted_in_step_expression = lambda contract: template
+
+        def restore_step() -> None:
+            flink_sql.accepted_in_step_expression = original_step
+
+        return restore_step
+    original = flink_sql.feature_expression
+
+    def replaced(feature: Any, contract: Any) -> str:
+        if feature.aggregation != aggregation:
+            return original(feature, contract)
+        column = flink_sql.quote_identifier(feature.column)
+        return f"CAST({template.format(column=column)} AS {flink_sql.FLINK_TYPES[feature.type]})"
+
+    flink_sql.feature_expression = replaced
+
+    def restore() -> None:
+        flink_sql.feature_expression = original
+
+    return restore
 
 
 def _timed(fn: Any) -> tuple[float, Any]:
@@ -355,11 +477,13 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=8, help="files for the batch run")
     parser.add_argument("--parallelism", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--modes", nargs="+", default=["streaming", "batch"], choices=["streaming", "batch"])
+    parser.add_argument("--modes", nargs="*", default=["streaming", "batch"], choices=["streaming", "batch"])
     parser.add_argument("--parse-once", default="on", choices=["on", "off"])
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--variants", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="JFR profile of one platform and one stock run")
     parser.add_argument("--variant-repeat", type=int, default=1)
+    parser.add_argument("--only-variants", nargs="*", default=[], help="run only these variants (labels)")
     parser.add_argument("--name", default="vs_stock_flink", help="results file name")
     args = parser.parse_args()
     import _results
