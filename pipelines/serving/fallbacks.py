@@ -61,41 +61,50 @@ class Column:
 def serve_group(group: Group, rows: Sequence[Stored | None], now: float, tally: Tally) -> list[Column]:
     """The output columns of ``group``'s features from the rows read for its entities (``rows[i]`` for entity i)."""
     single = group.single_view
-    if single is None:
-        return _serve_mixed(group, rows, now, tally)
-    tally.versions[(single.contract, single.major)] += len(rows)
-    ttl = single.ttl_seconds
+    if single is not None:
+        return _serve_view(single, group.features, rows, now, tally)
+    return _serve_mixed(group, rows, now, tally)
+
+
+def _serve_view(view: ViewSpec, features: Sequence[str], rows: Sequence[Stored | None], now: float,
+                tally: Tally) -> list[Column]:
+    """The columns of ``features`` for entities all served by ``view``."""
+    tally.versions[(view.contract, view.major)] += len(rows)
+    ttl = view.ttl_seconds
     timestamps = [EPOCH_TEXT if s is None else timestamp_text(s.seconds, s.nanos) for s in rows]
     all_fresh = all(s is not None and not (ttl > 0 and now - s.seconds > ttl) for s in rows)
     columns = []
-    for name in group.features:
+    for name in features:
         if all_fresh:  # the common case: every value stored and fresh, decoded column by column
             raws = [s.values.get(name) for s in rows]  # type: ignore[union-attr]
             if None not in raws:
-                decode = DECODERS[single.features[name].type]
+                decode = DECODERS[view.features[name].type]
                 columns.append(Column([decode(raw) for raw in raws], [PRESENT] * len(rows), timestamps))
                 tally.statuses[PRESENT] += len(rows)
                 continue
         column = Column([], [], timestamps)
         for stored in rows:
-            _serve_value(single, name, stored, now, column, tally)
+            _serve_value(view, name, stored, now, column, tally)
         tally.statuses.update(column.statuses)
         columns.append(column)
     return columns
 
 
 def _serve_mixed(group: Group, rows: Sequence[Stored | None], now: float, tally: Tally) -> list[Column]:
-    """Entities served by different views (a rollout router split them): value by value."""
-    columns = [Column([], [], []) for _ in group.features]
-    for index, stored in enumerate(rows):
-        view = group.views[index]
-        tally.versions[(view.contract, view.major)] += 1
-        ts = EPOCH_TEXT if stored is None else timestamp_text(stored.seconds, stored.nanos)
-        for name, column in zip(group.features, columns, strict=True):
-            column.timestamps.append(ts)
-            _serve_value(view, name, stored, now, column, tally)
-    for column in columns:
-        tally.statuses.update(column.statuses)
+    """Entities served by different views (a rollout router split them): each view's entities column by column, as
+    for a single view, then the values put back in the request's entity order."""
+    by_view: dict[str, tuple[ViewSpec, list[int]]] = {}
+    for index, view in enumerate(group.views):
+        by_view.setdefault(view.name, (view, []))[1].append(index)
+    count = len(rows)
+    columns = [Column([None] * count, [NOT_FOUND] * count, [EPOCH_TEXT] * count) for _ in group.features]
+    for view, indexes in by_view.values():
+        part = _serve_view(view, group.features, [rows[i] for i in indexes], now, tally)
+        for column, served in zip(columns, part, strict=True):
+            for position, index in enumerate(indexes):
+                column.values[index] = served.values[position]
+                column.statuses[index] = served.statuses[position]
+                column.timestamps[index] = served.timestamps[position]
     return columns
 
 

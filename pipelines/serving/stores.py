@@ -86,26 +86,28 @@ class SqliteReader:
         return statement
 
     async def read(self, lookups: Sequence[Lookup]) -> list[list[Stored | None]]:
+        """Every lookup in ONE statement (``UNION ALL`` of one ``SELECT`` per lookup, each row tagged with its
+        lookup's index): a request split across two majors by a rollout costs one statement, not two."""
         connection = self._connect()
-        out = []
-        for lookup in lookups:
-            unique = list(dict.fromkeys(lookup.keys))
-            try:
-                rows = connection.execute(self._statement(lookup.view.sqlite_table, len(unique),
-                                                          len(lookup.features)),
-                                          [*unique, *lookup.features]).fetchall()
-            except sqlite3.Error:
-                self._drop()
-                raise
-            found: dict[bytes, Stored] = {}
-            for key, feature, value, event_ts in rows:
-                stored = found.get(key)
-                if stored is None:
-                    seconds = sqlite_epoch_seconds(int(event_ts)) if event_ts is not None else 0
-                    stored = found[key] = Stored(seconds, 0, {})
-                stored.values[feature] = value
-            out.append([found.get(key) for key in lookup.keys])
-        return out
+        uniques = [list(dict.fromkeys(lookup.keys)) for lookup in lookups]
+        parts, parameters = [], []
+        for index, (lookup, unique) in enumerate(zip(lookups, uniques, strict=True)):
+            parts.append(f"SELECT {index}, " + self._statement(lookup.view.sqlite_table, len(unique),
+                                                                len(lookup.features))[len("SELECT "):])
+            parameters += [*unique, *lookup.features]
+        try:
+            rows = connection.execute(" UNION ALL ".join(parts), parameters).fetchall()
+        except sqlite3.Error:
+            self._drop()
+            raise
+        found: list[dict[bytes, Stored]] = [{} for _ in lookups]
+        for index, key, feature, value, event_ts in rows:
+            stored = found[index].get(key)
+            if stored is None:
+                seconds = sqlite_epoch_seconds(int(event_ts)) if event_ts is not None else 0
+                stored = found[index][key] = Stored(seconds, 0, {})
+            stored.values[feature] = value
+        return [[by_key.get(key) for key in lookup.keys] for lookup, by_key in zip(lookups, found, strict=True)]
 
     async def ready(self, views: Sequence[ViewSpec]) -> str | None:
         if not self.path.exists():
