@@ -15,14 +15,16 @@ import pipelines.jvm.line_format as line_format
 
 pytestmark = pytest.mark.e2e  # compiles Java; the ecj path fetches the compiler with Maven on first use
 
-FACTORY = "dev/featureplatform/flink/lines/LinesFormatFactory.class"
+FACTORIES = ("dev.featureplatform.flink.lines.LinesFormatFactory",  # files
+             "dev.featureplatform.flink.lines.LinesRecordFormatFactory")  # Kafka record values
 SERVICE = "META-INF/services/org.apache.flink.table.factories.Factory"
 
 
 def _check(jar: Path) -> None:
     with zipfile.ZipFile(jar) as archive:
-        assert FACTORY in archive.namelist()
-        assert archive.read(SERVICE).decode().strip() == "dev.featureplatform.flink.lines.LinesFormatFactory"
+        names = archive.namelist()
+        assert all(factory.replace(".", "/") + ".class" in names for factory in FACTORIES), names
+        assert archive.read(SERVICE).decode().split() == list(FACTORIES)
 
 
 def test_the_jar_is_built_once_and_then_reused(tmp_path: Path) -> None:
