@@ -261,14 +261,12 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def parse_as_of(text: str) -> datetime:
-    """The ``--as-of`` time of ``health`` and ``feature-check --data``: ISO-8601, UTC when it names no offset.
-
-    Freshness is judged against it instead of the current time, so a check of a finished run can be repeated with the
-    same verdict (e.g. as of the run's end). Raises ``ValueError`` naming the text when it is not a time.
-    """
+def parse_utc_time(text: str, option: str) -> datetime:
+    """An ISO 8601 time given to ``option`` (``--end``, ``--as-of``, ...) as UTC; one without an offset is read as UTC
+    (window bounds and Delta are UTC). Raises ``ValueError`` naming the option and the text when it is not a time.
+    The commands turn that into their usage error (exit 2)."""
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"--as-of {text!r} is not an ISO-8601 time (e.g. 2026-11-30T06:00:00Z)") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        raise ValueError(f"{option} {text!r} is not an ISO 8601 time (e.g. 2026-01-01T00:00:00Z)") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

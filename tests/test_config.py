@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from pipelines.config import PROJECT_ROOT, Settings, parse_as_of
+from pipelines.config import PROJECT_ROOT, Settings, parse_utc_time
 
 
 def test_defaults_live_under_the_project_root() -> None:
@@ -84,11 +84,11 @@ def test_bad_openmetadata_settings_are_rejected_with_their_name(monkeypatch: pyt
     ("2026-11-30T07:00:00+01:00", datetime(2026, 11, 30, 6, tzinfo=UTC)),
     ("2026-11-30T06:00:00", datetime(2026, 11, 30, 6, tzinfo=UTC)),
 ])
-def test_as_of_is_an_iso_time_in_utc(text: str, expected: datetime) -> None:
-    moment = parse_as_of(text)
+def test_a_time_option_is_iso_8601_in_utc(text: str, expected: datetime) -> None:
+    moment = parse_utc_time(text, "--as-of")
     assert moment == expected and moment.utcoffset() == timedelta(0)
 
 
 def test_a_bad_as_of_names_the_text() -> None:
-    with pytest.raises(ValueError, match="'yesterday' is not an ISO-8601 time"):
-        parse_as_of("yesterday")
+    with pytest.raises(ValueError, match="'yesterday' is not an ISO 8601 time"):
+        parse_utc_time("yesterday", "--as-of")

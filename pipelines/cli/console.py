@@ -11,13 +11,14 @@ import functools
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from pipelines.config import parse_utc_time
 from pipelines.errors import PlatformError, UsageError
 
 if TYPE_CHECKING:
@@ -38,12 +39,11 @@ OPTIONS = _Options()
 
 
 def parse_instant(text: str, option: str) -> datetime:
-    """An ISO 8601 instant as UTC; one without an offset is read as UTC (window bounds and Delta are UTC)."""
+    """:func:`pipelines.config.parse_utc_time`, a bad time being a usage error."""
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not an ISO 8601 time (e.g. 2026-01-01T00:00:00Z)") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return parse_utc_time(text, option)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 #: ``--cluster URL`` of every command that runs a Flink job (run, stream, backfill); see :func:`cluster_settings`.

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from pipelines.cli.console import console
+from pipelines.cli.console import console, parse_instant
 from pipelines.errors import UsageError
 
 _COLOURS = {"ok": "green", "fail": "red", "unknown": "yellow"}
@@ -30,15 +30,12 @@ def health_command(
                                               "time instead of now (e.g. a finished run's end).")] = None,
 ) -> None:
     """Freshness, null rates, dead letters, online coverage (and serving errors/latency) per contract version."""
-    from pipelines.config import get_settings, parse_as_of
+    from pipelines.config import get_settings
     from pipelines.contracts.valid import load_valid_contracts
     from pipelines.health.check import check_health
     from pipelines.rollout.operations import stable_contracts_in_rollout
 
-    try:
-        now = parse_as_of(as_of) if as_of is not None else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    now = parse_instant(as_of, "--as-of") if as_of is not None else None
     settings = get_settings()
     contracts = load_valid_contracts(settings.contracts_dir)
     contracts += stable_contracts_in_rollout(settings)  # during a rollout, both majors are checked

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.config import parse_as_of
+from pipelines.config import parse_utc_time
 from pipelines.errors import PlatformError, UsageError
 from pipelines.feature_check.gate import check
 from pipelines.feature_check.output import FORMATS, render
@@ -89,7 +89,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _check(args: argparse.Namespace) -> int:
     stdout_format, files = _outputs(args.formats)
     try:
-        as_of = parse_as_of(args.as_of) if args.as_of is not None else None
+        as_of = parse_utc_time(args.as_of, "--as-of") if args.as_of is not None else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     result = check(args.paths, base=args.base, data=args.data, suppressions=args.suppressions, as_of=as_of)

@@ -40,4 +40,4 @@ def test_health_refuses_a_bad_as_of_with_exit_2() -> None:
     result = subprocess.run([COMMAND, "health", "--as-of", "yesterday"], capture_output=True, text=True, check=False,
                             timeout=120)
     assert result.returncode == 2, result.stderr
-    assert "is not an ISO-8601 time" in result.stderr and "Traceback" not in result.stderr
+    assert "is not an ISO 8601 time" in result.stderr and "Traceback" not in result.stderr
