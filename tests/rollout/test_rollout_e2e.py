@@ -10,11 +10,8 @@ Clients keep requesting features by contract name (no version) the whole time; e
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from pipelines.rollout import controller as ctl
 from pipelines.rollout.gates import HealthGates
 from pipelines.testing.redis_server import RedisServer
 from pipelines.testing.rollout_stack import USERS, RolloutStack, build_stack, stream_one_step
+from tests.rollout.clients import Clients
 
 pytestmark = pytest.mark.e2e
 
@@ -39,41 +37,6 @@ def stack(tmp_path: Path) -> Iterator[RolloutStack]:
     built = build_stack(tmp_path)
     yield built
     built.close()
-
-
-@dataclass
-class Clients:
-    """Threads requesting 50 users at a time by contract name until stopped; they record every answer."""
-
-    url: str
-    codes: Counter = field(default_factory=Counter)
-    served: list[tuple[float, list[int]]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        session, batch = requests.Session(), 0
-        while not self.stop.is_set():
-            users = USERS[(batch * 50) % len(USERS):][:50]
-            batch += 1
-            sent = datetime.now(UTC).timestamp()
-            response = session.post(self.url + "/get-online-features", timeout=10, json={
-                "features": ["user_txn_stats:txn_count_5m", "user_txn_stats:amount_sum_5m"],
-                "entities": {"user_id": users}})
-            self.codes[response.status_code] += 1
-            if response.status_code == 200:
-                header = response.headers["x-served-versions"]
-                self.served.append((sent, [int(v) for v in header.split("=", 1)[1].split(",")]))
-
-    def __enter__(self) -> Clients:
-        self.threads = [threading.Thread(target=self.run) for _ in range(2)]
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
 
 
 def share_of_candidate(url: str) -> float:

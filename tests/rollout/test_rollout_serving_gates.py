@@ -11,11 +11,8 @@ that, only the entities clients ask it for can).
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,12 +33,12 @@ from pipelines.serving.catalog import load_catalog, view_spec
 from pipelines.serving.stores import parse_redis_url
 from pipelines.serving.values import KeyEncoder
 from pipelines.testing.rollout_stack import USERS, RolloutStack, build_stack
+from tests.rollout.clients import FEATURES, Clients
 
 pytestmark = pytest.mark.e2e
 
 INTERVAL = 60.0
 DWELL = 600.0
-FEATURES = ["user_txn_stats:txn_count_5m", "user_txn_stats:amount_sum_5m"]
 USER_KEY = KeyEncoder(("user_id",), ("string",))
 
 
@@ -209,42 +206,6 @@ def test_shadow_compares_the_candidate_and_serves_only_the_stable_major(shadow_s
     assert series(samples, "fp_serve_shed_total", reason="deadline") in ({}, {"": 0.0})
     assert series(samples, "fp_serve_version_entities_total", contract="user_txn_stats", version="1") == {
         "present": 200}
-
-
-@dataclass
-class Clients:
-    """Two threads requesting 50 users at a time from ``population`` (changeable) until stopped."""
-
-    url: str
-    population: list[str]
-    codes: Counter = field(default_factory=Counter)
-    served: list[tuple[float, list[int]]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self, offset: int) -> None:
-        session, batch = requests.Session(), offset
-        while not self.stop.is_set():
-            population = self.population
-            users = population[(batch * 50) % len(population):][:50]
-            batch += 2
-            sent = datetime.now(UTC).timestamp()
-            response = session.post(self.url + "/get-online-features", timeout=10,
-                                    json={"features": FEATURES, "entities": {"user_id": users}})
-            self.codes[response.status_code] += 1
-            if response.status_code == 200:
-                header = response.headers["x-served-versions"]
-                self.served.append((sent, [int(v) for v in header.split("=", 1)[1].split(",")]))
-
-    def __enter__(self) -> Clients:
-        self.threads = [threading.Thread(target=self.run, args=(n,)) for n in range(2)]
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
 
 
 class Clock:
