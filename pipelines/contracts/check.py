@@ -421,6 +421,15 @@ def check_across_contracts(contracts: Iterable[LoadedContract]) -> dict[str, lis
     return findings
 
 
+#: Source keys every contract reading one source must agree on: (key, what it is, why they must agree).
+_SHARED_SOURCE_KEYS = (
+    ("event_time", "event-time column",
+     "contracts reading one source share one source table and watermark, so they must use the same column"),
+    ("event_time_format", "event-time format",
+     "contracts reading one source share one rowtime, so they must read the time the same way"),
+)
+
+
 def check_shared_sources(contracts: Iterable[LoadedContract]) -> dict[str, list[Finding]]:
     """Contracts that read the same source share one Flink source table: one event-time column, one type per column."""
     by_source: dict[str, list[LoadedContract]] = {}
@@ -431,20 +440,14 @@ def check_shared_sources(contracts: Iterable[LoadedContract]) -> dict[str, list[
         for loaded in group:
             own = loaded.contract.source
             others = [o for o in group if o is not loaded]
-            differing = [o for o in others if o.contract.source.event_time != own.event_time]
-            if differing:
-                said = ", ".join(f"`{o.contract.source.event_time}` in {o.file}" for o in differing)
-                findings.setdefault(loaded.file, []).append(loaded.finding(
-                    ("source", "event_time"), "source-conflict",
-                    f"source `{source}` is read with event-time column `{own.event_time}` here but {said}; contracts "
-                    f"reading one source share one source table and watermark, so they must use the same column"))
-            formats = [o for o in others if o.contract.source.event_time_format != own.event_time_format]
-            if formats:
-                said = ", ".join(f"`{o.contract.source.event_time_format}` in {o.file}" for o in formats)
-                findings.setdefault(loaded.file, []).append(loaded.finding(
-                    ("source", "event_time_format"), "source-conflict",
-                    f"source `{source}` is read with event-time format `{own.event_time_format}` here but {said}; "
-                    f"contracts reading one source share one rowtime, so they must read the time the same way"))
+            for key, what, why in _SHARED_SOURCE_KEYS:
+                mine = getattr(own, key)
+                differing = [o for o in others if getattr(o.contract.source, key) != mine]
+                if differing:
+                    said = ", ".join(f"`{getattr(o.contract.source, key)}` in {o.file}" for o in differing)
+                    findings.setdefault(loaded.file, []).append(loaded.finding(
+                        ("source", key), "source-conflict",
+                        f"source `{source}` is read with {what} `{mine}` here but {said}; {why}"))
             for column, spec in own.columns.items():
                 said = ", ".join(f"{o.contract.source.columns[column].type} in {o.file}" for o in others
                                  if column in o.contract.source.columns
