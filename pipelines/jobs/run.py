@@ -191,14 +191,16 @@ def generate_events(settings: Settings, contracts: list[Contract], options: Main
 
 
 def most_active_entities(contract: Contract, settings: Settings, count: int) -> list[dict[str, Any]]:
-    """The ``count`` most active entities of the newest window, so the printed values are interesting."""
+    """The ``count`` most active entities of the newest windows, so the printed values are interesting.
+
+    Entities are taken from the newest window first, then from older ones until there are ``count`` of them: the
+    newest window of a short-lived entity (a session) may hold fewer than ``count`` entities."""
     if count == 0:
         return []
     rows = read_table(settings.delta_table_path(contract.table_name))
     if rows is None or rows.num_rows == 0:
         return []
-    frame = rows.to_pandas()
-    first_feature = contract.features[0].name
-    newest = frame[frame[WINDOW_END] == frame[WINDOW_END].max()]
-    newest = newest.sort_values([first_feature, *contract.entity.join_keys], ascending=False).head(count)
-    return [{key: row[key] for key in contract.entity.join_keys} for _, row in newest.iterrows()]
+    keys = list(contract.entity.join_keys)
+    frame = rows.to_pandas().sort_values([WINDOW_END, contract.features[0].name, *keys], ascending=False)
+    chosen = frame.drop_duplicates(subset=keys).head(count)
+    return [{key: row[key] for key in keys} for _, row in chosen.iterrows()]
