@@ -119,6 +119,11 @@ class JobSql:
 
     ddl: tuple[str, ...]
     inserts: tuple[str, ...]
+    #: Source tables read by one task whatever the job's parallelism (Kafka, :data:`KAFKA_READER_PARALLELISM`): at a
+    #: job parallelism above 1, everything between such a table's reader and the first keyed exchange must run at
+    #: parallelism 1 as well (:mod:`pipelines.flink.single_reader`; docs/sources.md, "Parallelism and idle
+    #: partitions"). Not part of :meth:`script`: it describes how the SQL must be run, not the SQL.
+    single_reader_tables: tuple[str, ...] = ()
 
     def script(self) -> str:
         """The whole job as one SQL script (what golden files hold and what a person reviews)."""
@@ -546,9 +551,12 @@ def build_job_sql(contracts: Sequence[Contract], source_paths: Mapping[str, Sour
         raise ValueError(f"two contracts map to the same table: {sorted(tables)}")
     ddl: list[str] = []
     inserts: list[str] = []
+    single_readers: list[str] = []
     for group in _group_by_source(contracts):
         if group.name not in source_paths:
             raise ValueError(f"no events path for source `{group.name}`")
+        if isinstance(source_paths[group.name], KafkaSource) and KAFKA_READER_PARALLELISM == 1:
+            single_readers.append(f"{group.name}__source")
         ddl.append(source_table_ddl(group, source_paths[group.name], line_format=line_format,
                                        max_line_bytes=max_line_bytes))
         for contract in group.contracts:
@@ -562,4 +570,4 @@ def build_job_sql(contracts: Sequence[Contract], source_paths: Mapping[str, Sour
             ddl.append(_sink_ddl(_table(table, "dead_letters"), DEAD_LETTER_COLUMNS, paths.dead_letters,
                                   parallelism=DEAD_LETTER_SINK_PARALLELISM))
             inserts += [feature_insert(contract), dead_letter_insert(contract)]
-    return JobSql(tuple(ddl), tuple(inserts))
+    return JobSql(tuple(ddl), tuple(inserts), tuple(single_readers))

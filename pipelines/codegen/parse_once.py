@@ -22,6 +22,7 @@ exact. Pure text in, text out: no PyFlink import.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from pipelines.codegen.flink_sql import LINE, JobSql
 
@@ -55,7 +56,7 @@ def parse_once_job(job: JobSql) -> JobSql:
     inserts = tuple(rewrite_statement(statement) for statement in job.inserts)
     if (ddl, inserts) == (job.ddl, job.inserts):
         return job
-    return JobSql((*function_ddl(), *ddl), inserts)
+    return replace(job, ddl=(*function_ddl(), *ddl), inserts=inserts)
 
 
 def uses_parse_once(job: JobSql) -> bool:

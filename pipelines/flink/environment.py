@@ -108,9 +108,12 @@ def flink_configuration(options: FlinkOptions) -> dict[str, str]:
     return config
 
 
-def create_table_environment(options: FlinkOptions) -> TableEnvironment:
+def create_table_environment(options: FlinkOptions, *, stream_graph: bool = False) -> TableEnvironment:
     """A TableEnvironment on the local mini-cluster or the remote cluster of ``options.cluster`` (streaming unless
-    ``options.runtime_mode`` is ``batch``), configured by :func:`flink_configuration`."""
+    ``options.runtime_mode`` is ``batch``), configured by :func:`flink_configuration`.
+
+    ``stream_graph=True`` (streaming only) gives a ``StreamTableEnvironment`` over a ``StreamExecutionEnvironment``
+    instead, so the job's stream graph can be changed before it runs (:mod:`pipelines.flink.single_reader`)."""
     ensure_java_home()
     lines_jar = line_reader().jar
     if lines_jar is not None and lines_jar not in options.jars:
@@ -125,7 +128,14 @@ def create_table_environment(options: FlinkOptions) -> TableEnvironment:
     options.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     batch = options.runtime_mode == "batch"
     mode = EnvironmentSettings.in_batch_mode() if batch else EnvironmentSettings.in_streaming_mode()
-    env = TableEnvironment.create(mode)
+    if stream_graph and not batch:
+        from pyflink.datastream import StreamExecutionEnvironment
+        from pyflink.table import StreamTableEnvironment
+
+        env: TableEnvironment = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment(),
+                                                              mode)
+    else:
+        env = TableEnvironment.create(mode)
     config = env.get_config()
     for key, value in flink_configuration(options).items():
         config.set(key, value)

@@ -25,8 +25,8 @@ from typing import Any
 from pipelines.codegen.flink_sql import JobSql
 from pipelines.flink.checkpoints import checkpoint_configuration
 from pipelines.flink.cluster import TERMINAL_STATES, ClusterRest
-from pipelines.flink.environment import FlinkOptions, create_table_environment
-from pipelines.flink.job import FlinkJobError, first_lines, flink_error, submit_job
+from pipelines.flink.environment import FlinkOptions
+from pipelines.flink.job import FlinkJobError, create_job_environment, first_lines, flink_error, submit_job
 from pipelines.flink.monitor import JobMetrics, JobMonitor, free_port, local_rest_url, rest_configuration
 from pipelines.flink.parse_once import prepare_parse_once
 
@@ -100,7 +100,7 @@ class RunningJob:
 def start_job(job_sql: JobSql, options: FlinkOptions, restore: Path | None) -> RunningJob:
     """Submit ``job_sql`` (restored from the checkpoint ``restore`` when given) without waiting for it."""
     job_sql, options = prepare_parse_once(job_sql, options)
-    env = create_table_environment(options)
+    env = create_job_environment(job_sql, options)
     keys = checkpoint_configuration(restore)
     if options.cluster is None:
         port = free_port()

@@ -41,7 +41,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -125,7 +125,7 @@ def batch_job_sql(job: JobSql, contracts: int) -> JobSql:
     if removed != contracts or any("CURRENT_WATERMARK" in s for s in (*ddl, *job.inserts)):
         raise ValueError(f"expected one late_event rule per contract ({contracts}), found {removed}; "
                          "the generated SQL changed shape")
-    return JobSql(ddl, job.inserts)
+    return replace(job, ddl=ddl)
 
 
 @dataclass(frozen=True)
