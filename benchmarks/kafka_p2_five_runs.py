@@ -2,10 +2,12 @@
 
 Runs ``tests/jobs/test_stream_kafka_idle_partition.py`` with ``FP_TEST_KAFKA_P2_RUNS=5``: one real Kafka broker, five
 real ``stream`` jobs at parallelism 2, each on a fresh topic (three partitions: one empty, one idle for longer than
-the idle timeout), consumer group and data folder, each stopped with SIGTERM (stop-with-savepoint) and checked for
-balance (accepted + dead letters + open sentinels = records), exact dead letters and Delta equal to the independent
-reference. Records every run's verdict, duration and counts. A correctness record, not a speed figure: the durations
-depend on the machine's load, which is recorded too.
+the idle timeout), consumer group and data folder, three phases in which the whole topic is idle for longer than
+the idle timeout and then one partition gets a burst spanning 30 minutes of event time (the race the single-reader
+stage closes, :mod:`pipelines.flink.single_reader`), each stopped with SIGTERM (stop-with-savepoint) and checked
+for balance (accepted + dead letters + open sentinels = records), exact dead letters and Delta equal to the
+independent reference. Records every run's verdict, duration and counts. A correctness record, not a speed
+figure: the durations depend on the machine's load, which is recorded too.
 
     .venv/bin/python benchmarks/kafka_p2_five_runs.py
 """
@@ -44,7 +46,10 @@ def main() -> None:
     passed = sum(r["passed"] for r in runs)
     print(f"{passed}/{len(runs)} runs passed (pytest exit {done.returncode})")
     path = _results.write("kafka_p2_five_runs", {"runs": RUNS, "test": TEST, "parallelism": 2, "idle_timeout": "2s",
-                                                 "partitions": 3},
+                                                 "partitions": 3, "wholly_idle_bursts": 3, "burst_events": 600,
+                                                 "plan": "one Kafka reader; classification and local window "
+                                                         "aggregates at parallelism 1 chained to it; global window "
+                                                         "aggregates at 2"},
                           {"runs": runs, "passed": passed, "all_passed": passed == RUNS and len(runs) == RUNS,
                            "pytest_exit_code": done.returncode})
     print(f"results: {path}")

@@ -326,9 +326,10 @@ def _connector_options(location: SourceLocation) -> list[tuple[str, str]]:
             millis = max(1, round(location.monitor_interval.total_seconds() * 1000))
             options.append(("source.monitor-interval", f"{millis}ms"))
         return options
-    # One reader for the whole topic (per-partition watermarks and idleness inside it), followed by a rebalance: the
-    # classification runs at the job's parallelism behind the exchange and sees the one merged watermark the windows
-    # see (docs/sources.md, "Parallelism and idle partitions"). At parallelism 1 it is the job's own parallelism.
+    # One reader for the whole topic (per-partition watermarks and idleness inside it): the classification sees the
+    # one merged watermark the windows see. The planner puts a rebalance behind it; at a job parallelism above 1 the
+    # job is run with the stage up to the first keyed exchange at parallelism 1 instead (JobSql.single_reader_tables,
+    # pipelines.flink.single_reader; docs/sources.md, "Parallelism and idle partitions").
     options = [("connector", "kafka")]
     if KAFKA_READER_PARALLELISM is not None:
         options.append(("scan.parallelism", str(KAFKA_READER_PARALLELISM)))

@@ -17,9 +17,14 @@ process; a :class:`~pipelines.flink.cluster.ClusterTarget` submits the same SQL 
   watermark back in a job that never ends (a watched folder, an unbounded topic). It used to be set only at
   parallelism > 1, but one reader holding an empty partition holds the watermark back too (measured on a bounded
   parallelism-1 read, docs/sources.md), so a parallelism-1 ``stream`` over such a topic fired no window. Bounded
-  runs pass ``idle_timeout=None``: there a reader without splits finishes (and stops holding the watermark). Lateness
-  stays consistent with the windows because a Kafka topic has one reader and the classification runs behind it
-  (:data:`pipelines.codegen.flink_sql.KAFKA_READER_PARALLELISM`; docs/sources.md).
+  runs pass ``idle_timeout=None``: there a reader without splits finishes (and stops holding the watermark). Idleness
+  must not make lateness disagree with the windows: a Kafka topic has one reader
+  (:data:`pipelines.codegen.flink_sql.KAFKA_READER_PARALLELISM`), and at parallelism > 1 everything between it and
+  the first keyed exchange (classification, local window aggregates, dead letters) runs at parallelism 1 chained to
+  it, so each window subtask has one input channel and no idle channel can be skipped (docs/sources.md,
+  "Parallelism and idle partitions"). That needs ``stream_graph=True``: a ``StreamTableEnvironment`` whose stream
+  graph :mod:`pipelines.flink.single_reader` changes before the job runs; every other job uses the plain
+  ``TableEnvironment`` and is submitted as a statement set.
 * ``table.local-time-zone: UTC``: window bounds and timestamps are UTC whatever the machine's zone is.
 * ``table.optimizer.reuse-optimize-block-with-digest-enabled``: the INSERTs of a statement set that read the same view
   share one plan for it. Without it each INSERT got its own rowtime → watermark → classification chain (the views are

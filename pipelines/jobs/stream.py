@@ -12,7 +12,8 @@ exactly once (the ``delta-commit`` stage of :mod:`pipelines.jobs.compute`, same 
 hands the versions it reached to the ``online-push`` stage (:mod:`pipelines.feast_sync.online_push`), which writes
 their newest values into the online store at once. The source readers use ``settings.source_idle_timeout`` at every
 parallelism so that a reader with nothing to read (an empty or quiet Kafka partition, a watched folder between files)
-does not hold the watermark, and windows fire; a Kafka topic is read by one reader whatever the parallelism, so that
+does not hold the watermark, and windows fire; a Kafka topic is read by one reader whatever the parallelism, with
+the classification and local window aggregates chained to it (:mod:`pipelines.flink.single_reader`), so that
 lateness is classified against the watermark the windows use (docs/sources.md, "Parallelism and idle partitions").
 
 **Stopping and resuming.** When ``stop`` is set (the CLI sets it on Ctrl-C or SIGTERM) the job is stopped with a
