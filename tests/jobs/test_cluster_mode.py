@@ -9,7 +9,10 @@ One cluster for the module (a JobManager and a TaskManager started from the PyFl
    payloads. The cluster's REST API shows the job FINISHED there, so the run really left this process.
 2. A backfill (batch mode) on the cluster over the same kind of events equals the pandas reference, and its job ran on
    the cluster.
-3. A longer run on the cluster; once its job RUNS and has completed a checkpoint, the TaskManager is SIGKILLed and a
+3. A bounded Kafka run (parallelism 2) on the cluster: the job is submitted as a changed stream graph
+   (:mod:`pipelines.flink.single_reader`), and the cluster's job shows the reader, classification and local window
+   aggregates in one task at parallelism 1 and the global window aggregates at 2; Delta equals the reference.
+4. A longer run on the cluster; once its job RUNS and has completed a checkpoint, the TaskManager is SIGKILLed and a
    new one started. The run must end balanced, with the job restored from a checkpoint by the cluster (its checkpoint
    statistics name the restored one), and Delta must equal the independent pandas reference of
    ``test_flink_vs_reference`` row for row (no duplicate, none missing), every malformed line dead-lettered once.
@@ -34,7 +37,9 @@ from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
 from pipelines.jobs.backfill import run_backfill
 from pipelines.jobs.compute import RunSummary, run_contracts
+from pipelines.sources.kafka import create_topic, kafka_location, produce_lines
 from pipelines.testing.flink_cluster import FlinkCluster, flink_cluster
+from pipelines.testing.kafka_broker import KafkaBroker
 from tests.jobs.test_crash_recovery import write_events_with_malformed_lines
 from tests.jobs.test_flink_vs_reference import classify, reference_rows
 
@@ -61,9 +66,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> FlinkCluster:
     assert not running.pids()["jobmanager"] and not running.pids()["taskmanager"], "a cluster process survived"
 
 
-def _settings(data_dir: Path, cluster: FlinkCluster | None) -> Settings:
+def _settings(data_dir: Path, cluster: FlinkCluster | None, **more: Any) -> Settings:
     settings = Settings(data_dir=data_dir, parallelism=2, checkpoint_interval_ms=500, jvm_heap="512m",
-                        flink_restart_delay_ms=1000)
+                        flink_restart_delay_ms=1000, **more)
     return settings.on_cluster(cluster.rest_url if cluster else None)
 
 
@@ -131,6 +136,30 @@ def test_backfill_on_the_cluster_equals_the_reference(tmp_path: Path, cluster: F
     assert jobs[str(summary.job_id)]["state"] == "FINISHED", "the backfill did not run on the cluster"
     good, _ = classify(lines, contract)
     assert_same_rows(_delta(settings, contract.table_name), reference_rows(good, contract), contract)
+
+
+def test_kafka_run_on_the_cluster_runs_the_stage_behind_its_reader_in_one_task(
+        tmp_path: Path, cluster: FlinkCluster, contract: Contract, kafka_broker: KafkaBroker) -> None:
+    path, lines = write_events_with_malformed_lines(contract, tmp_path / "events", SAME_ROWS_EVENTS, seed=9)
+    topic = f"cluster-{tmp_path.name[-10:]}".replace("_", "-")
+    create_topic(kafka_broker.bootstrap_servers, topic)  # one partition: file order, so no record is late
+    assert produce_lines(kafka_broker.bootstrap_servers, topic, (line.encode() for line in lines)) == len(lines)
+    settings = _settings(tmp_path / "data", cluster, kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
+                         kafka_group_id=topic, kafka_topics={"transactions": topic})
+    summary = run_contracts([contract], {"transactions": kafka_location(settings, "transactions", bounded=True)},
+                            settings)
+    assert summary.balanced
+
+    vertices = cluster.rest(f"/jobs/{summary.job_id}")["vertices"]
+    shown = [(vertex["name"], vertex["parallelism"]) for vertex in vertices]
+    (reader,) = [v for v in vertices if v["name"].startswith("Source: KafkaSource")]
+    assert reader["parallelism"] == 1 and "LocalWindowAggregate" in reader["name"], shown
+    (global_window,) = [v for v in vertices if "GlobalWindowAggregate" in v["name"]]
+    assert global_window["parallelism"] == 2, shown
+    good, _ = classify(lines, contract)
+    assert_same_rows(_delta(settings, contract.table_name), reference_rows(good, contract), contract)
+    table = _delta(settings, dead_letters.table_name("transactions"))
+    assert sorted(table["payload"]) == sorted(line for line in lines if line.startswith("not json"))
 
 
 def _rest(cluster: FlinkCluster, path: str) -> Any:
