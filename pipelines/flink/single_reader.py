@@ -13,8 +13,9 @@ a dead letter (measured: 38 of 988 events lost in one of five runs, docs/sources
 The fix: every operator between the reader and the first keyed (``HASH``) exchange — the classifying Calc, the
 window table function and the local window aggregate, and the dead-letter branch — runs at parallelism 1, chained
 to the reader. Each global window subtask then has exactly one input channel, whose watermarks come in order with
-its records, so its watermark is at most W(r) when record r arrives (W(r): the watermark r was classified against),
-idle or not. The global window aggregates and the feature sinks keep the job's parallelism.
+its records, and the local aggregate flushes a record's partial aggregate before forwarding any watermark that
+closes the record's slice; so a record classified on time still finds its windows open, idle or not. The global
+window aggregates and the feature sinks keep the job's parallelism.
 
 Flink SQL has no per-operator parallelism, so this is done on the job's stream graph after the planner translated
 it and before the job graph is built (the same steps :class:`TableEnvironment` takes internally: attach the statement
