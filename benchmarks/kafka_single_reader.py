@@ -12,9 +12,10 @@ per record on the parse-once path). Side by side in one run, on the same topic (
   (``KAFKA_READER_PARALLELISM`` set to None for the run); loses late-classified records of a returning partition.
 
 Each is a bounded :func:`pipelines.jobs.compute.run_contracts` at parallelism 2 with parse-once on, into Delta; every
-run must be balanced (accepted + dead letters = records). Medians of ``--repeat`` runs, alternating the modes.
+run must be balanced (accepted + dead letters = records). Medians of ``--repeat`` runs, the modes' order rotated
+every repetition.
 
-    .venv/bin/python benchmarks/kafka_single_reader.py --events 300000 --repeat 2
+    .venv/bin/python benchmarks/kafka_single_reader.py --events 60000 --repeat 3
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def main() -> None:
             create_topic(broker.bootstrap_servers, "tx", partitions=3)
             produced = produce_files(broker.bootstrap_servers, "tx", list(generated.files), partitions=3)
             for repetition in range(args.repeat):
-                for mode, (reader_parallelism, pinned) in MODES.items():
+                order = list(MODES)[repetition % len(MODES):] + list(MODES)[:repetition % len(MODES)]
+                for mode in order:  # rotated, so that no mode is always the first (cold) job of the run
+                    reader_parallelism, pinned = MODES[mode]
                     flink_sql.KAFKA_READER_PARALLELISM = reader_parallelism
                     flink_job.needs_single_reader_stage = needs_stage if pinned else (lambda *_: False)
                     settings = Settings(data_dir=root / f"{mode}-{repetition}", parallelism=2, parse_once="on",

@@ -1,4 +1,7 @@
-"""Run a generated :class:`~pipelines.codegen.flink_sql.JobSql` as one statement set and wait for it to finish."""
+"""Run a generated :class:`~pipelines.codegen.flink_sql.JobSql` as one statement set and wait for it to finish.
+
+A Kafka job streaming at parallelism > 1 is submitted as the statement set's stream graph instead, changed so that
+the stage behind its single reader runs in one task (:mod:`pipelines.flink.single_reader`)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,11 @@ from pipelines.codegen.flink_sql import JobSql
 from pipelines.errors import PlatformError, Terminal
 from pipelines.flink.environment import FlinkOptions, create_table_environment
 from pipelines.flink.parse_once import prepare_parse_once
-from pipelines.flink.single_reader import execute_with_single_reader_stage, needs_single_reader_stage
+from pipelines.flink.single_reader import (
+    SingleReaderPlanError,
+    execute_with_single_reader_stage,
+    needs_single_reader_stage,
+)
 
 if TYPE_CHECKING:
     from pyflink.common import JobClient
@@ -56,6 +63,8 @@ def submit_job(env: TableEnvironment, job: JobSql) -> SubmittedJob:
         if job.single_reader_tables and isinstance(env, StreamTableEnvironment):
             return execute_with_single_reader_stage(env, statements, job.single_reader_tables)
         return statements.execute()
+    except SingleReaderPlanError:
+        raise
     except Exception as error:  # py4j wraps Java exceptions; keep Flink's message, drop the Java stack
         raise flink_error(error) from error
 
