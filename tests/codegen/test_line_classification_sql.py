@@ -6,6 +6,8 @@ paths honour (docs/contracts.md, "Dead-letter reasons").
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from pipelines.codegen.flink_sql import (
@@ -61,7 +63,24 @@ def test_without_the_jar_kafka_falls_back_to_raw_and_computes_the_limit_in_chara
 def test_a_kafka_topic_has_one_reader_whatever_the_jobs_parallelism() -> None:
     kafka = _script(_contract(), KafkaSource("t", "127.0.0.1:9092", "g"))
     assert "'scan.parallelism' = '1'," in kafka
-    assert "scan.parallelism" not in _script(_contract())
+
+
+def test_a_bounded_file_is_read_by_one_task_and_a_watched_folder_by_the_plain_connector() -> None:
+    bounded = _script(_contract(), FileSource("file:///events"))
+    assert "'connector' = 'fp-files',\n  'scan.parallelism' = '1',\n  'path' = 'file:///events'," in bounded
+    # a watched folder runs with the idle timeout: no single reader and rebalance there (docs/performance.md)
+    watched = _script(_contract(), FileSource("file:///events", monitor_interval=timedelta(seconds=1)))
+    assert "'connector' = 'filesystem'," in watched and "scan.parallelism" not in watched
+    # the csv fallback has no fp-lines jar, hence no fp-files connector
+    fallback = _script(_contract(), FileSource("file:///events"), line_format="csv")
+    assert "'connector' = 'filesystem'," in fallback and "scan.parallelism" not in fallback
+
+
+def test_bad_event_time_reads_the_rowtimes_parse_and_parses_again_only_for_the_sentinel() -> None:
+    case = error_reason_expression(_contract(), _contract().source.allowed_lateness)
+    rule = next(line for line in case.splitlines() if line.endswith("THEN 'bad_event_time'"))
+    assert rule.startswith("    WHEN _rowtime = TIMESTAMP '1970-01-01 00:00:00' AND CASE WHEN ")
+    assert rule.count("JSON_VALUE(_line, '$.event_ts')") > 1  # the full parse stays, behind the sentinel test
 
 
 def test_the_csv_fallback_keeps_the_same_columns() -> None:
