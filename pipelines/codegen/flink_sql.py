@@ -100,11 +100,6 @@ LineFormat = Literal["fp-lines", "csv"]
 #: :func:`_connector_options` and docs/sources.md, "Parallelism and idle partitions". None (one reader per task, the
 #: old plan) exists only for the side-by-side benchmark ``benchmarks/kafka_single_reader.py``.
 KAFKA_READER_PARALLELISM: int | None = 1
-#: A bounded file source is read by one task that also assigns the watermark (the ``fp-files`` connector of the
-#: ``fp-lines`` jar), with a rebalance behind it: the classification and the local window aggregate then run at the
-#: job's parallelism instead of in the reader's one thread (a file is one split). See :func:`_connector_options`.
-#: None: the plain ``filesystem`` connector (its chain runs in the reader's thread), for the side-by-side benchmark.
-FILE_READER_PARALLELISM: int | None = 1
 #: ``CAST(TIMESTAMP(3) AS STRING)`` is always ``yyyy-MM-dd HH:mm:ss.SSS``: the prefix used by ``last``.
 _TIMESTAMP_TEXT_WIDTH = 23
 
@@ -280,7 +275,7 @@ def source_table_ddl(group: _SourceGroup, location: SourceLocation | str, *, lin
         origin = f"  {SOURCE_FILE} STRING METADATA FROM 'file.path' VIRTUAL,\n"
     columns = too_large + origin if reads_lines else origin + too_large
     options = "".join(f"  {quote_literal(key)} = {quote_literal(value)},\n"
-                      for key, value in _connector_options(location, line_format))
+                      for key, value in _connector_options(location))
     return (
         f"CREATE TEMPORARY TABLE {_table(group.name, 'source')} (\n"
         f"  {LINE} STRING,\n"
@@ -319,19 +314,9 @@ def _offsets(offsets: Mapping[int, int]) -> str:
     return ";".join(f"partition:{partition},offset:{offset}" for partition, offset in sorted(offsets.items()))
 
 
-def _connector_options(location: SourceLocation, line_format: LineFormat = "fp-lines") -> list[tuple[str, str]]:
+def _connector_options(location: SourceLocation) -> list[tuple[str, str]]:
     if isinstance(location, FileSource):
-        # A bounded read (no idle timeout: a reader without a split finishes) by one task that assigns the
-        # watermark, then a rebalance: each classifier sees every watermark in its place among the rows, exactly as
-        # the single reader emitted it, so lateness is what it is at parallelism 1 while the classification and the
-        # local window aggregate use every core. A watched folder keeps the plain connector: there the job's idle
-        # timeout can mark a channel idle, and the min-over-channels argument no longer holds.
-        single_reader = location.bounded and line_format == "fp-lines" and FILE_READER_PARALLELISM is not None
-        if single_reader:
-            options = [("connector", "fp-files"), ("scan.parallelism", str(FILE_READER_PARALLELISM)),
-                       ("path", location.uri)]
-        else:
-            options = [("connector", "filesystem"), ("path", location.uri)]
+        options = [("connector", "filesystem"), ("path", location.uri)]
         if location.monitor_interval is not None:
             millis = max(1, round(location.monitor_interval.total_seconds() * 1000))
             options.append(("source.monitor-interval", f"{millis}ms"))
@@ -392,14 +377,13 @@ def error_reason_expression(contract: Contract, max_lateness: timedelta) -> str:
 
 
 def _bad_event_time_condition(contract: Contract) -> str:
-    """TRUE exactly when the event-time text does not parse, reading the parse the rowtime column already made.
+    """TRUE exactly when the event-time text does not parse, testing first the parse the rowtime column already made.
 
     The rowtime is ``COALESCE(<parse>, sentinel)`` (:func:`source_table_ddl`), so a NULL parse always shows as the
     sentinel; only then is the text parsed again (the parse is NULL, or it was the sentinel instant itself, a valid
-    time). Flink's generated ``AND`` evaluates its right side only when the left one is not FALSE, so every line
-    whose rowtime is not the sentinel (all usable lines) skips the second parse (measured: the timestamp parsing was
-    the +388-sample line of the profile in docs/performance.md). Same truth value as ``<parse> IS NULL`` for every
-    input: the dead letters cannot change.
+    time). Flink's generated ``AND`` skips its right side when the left one is FALSE, so a line whose rowtime is not
+    the sentinel (every usable line) is not parsed a second time. Same truth value as ``<parse> IS NULL`` for every
+    input, so the dead letters cannot change (docs/performance.md, "The event time parsed once").
     """
     return f"{ROWTIME} = {ROWTIME_SENTINEL} AND {_parse_column(contract, contract.source.event_time)} IS NULL"
 

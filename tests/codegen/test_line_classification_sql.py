@@ -6,8 +6,6 @@ paths honour (docs/contracts.md, "Dead-letter reasons").
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from pipelines.codegen.flink_sql import (
@@ -63,17 +61,7 @@ def test_without_the_jar_kafka_falls_back_to_raw_and_computes_the_limit_in_chara
 def test_a_kafka_topic_has_one_reader_whatever_the_jobs_parallelism() -> None:
     kafka = _script(_contract(), KafkaSource("t", "127.0.0.1:9092", "g"))
     assert "'scan.parallelism' = '1'," in kafka
-
-
-def test_a_bounded_file_is_read_by_one_task_and_a_watched_folder_by_the_plain_connector() -> None:
-    bounded = _script(_contract(), FileSource("file:///events"))
-    assert "'connector' = 'fp-files',\n  'scan.parallelism' = '1',\n  'path' = 'file:///events'," in bounded
-    # a watched folder runs with the idle timeout: no single reader and rebalance there (docs/performance.md)
-    watched = _script(_contract(), FileSource("file:///events", monitor_interval=timedelta(seconds=1)))
-    assert "'connector' = 'filesystem'," in watched and "scan.parallelism" not in watched
-    # the csv fallback has no fp-lines jar, hence no fp-files connector
-    fallback = _script(_contract(), FileSource("file:///events"), line_format="csv")
-    assert "'connector' = 'filesystem'," in fallback and "scan.parallelism" not in fallback
+    assert "scan.parallelism" not in _script(_contract())
 
 
 def test_bad_event_time_reads_the_rowtimes_parse_and_parses_again_only_for_the_sentinel() -> None:
