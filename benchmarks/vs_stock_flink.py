@@ -21,9 +21,10 @@ includes its Delta commits). ``ratio`` = stock seconds / platform seconds (1.0 =
 rowtime, + classification, + windows, the generated job with its CSV sinks. ``--variants`` times the platform's
 streaming job under alternative Flink settings (window work: mini-batch, two-phase aggregation, object reuse,
 chaining, the state backend, network buffers, task managers) or with one generated aggregate replaced (``sql:``, to
-measure what it costs), each against a default run right before it; every run's rows are compared with pandas, so a
-faster variant that changes the result is recorded as such. ``--profile`` records one platform streaming run and one
-stock run with Java's Flight Recorder and sums the samples by operator and method (:mod:`_jfr`).
+measure what it costs), each paired with a default run (after one untimed warm-up job; the side that runs first
+alternates); every run's rows are compared with pandas, so a faster variant that changes the result is recorded as
+such. ``--profile`` records one platform streaming run and one stock run with Java's Flight Recorder and sums the
+samples by operator and method (:mod:`_jfr`).
 
     .venv/bin/python benchmarks/vs_stock_flink.py --scenarios transactions clicks --events 10000000
     .venv/bin/python benchmarks/vs_stock_flink.py --scenarios sliding --events 2000000
@@ -114,13 +115,6 @@ VARIANTS: dict[str, dict[str, str]] = {
     "sql: last as MAX(column) (cost only)": {},
     "sql: count_distinct as COUNT (cost only)": {},
     "sql: accepted_in_step without FILTER (cost only)": {},
-    "before: bad_event_time parses the event time again": {},
-}
-
-#: The ``before:`` variants: the generated job as it was before a change (same results), to measure that change
-#: (speed-up < 1 means the change is faster). Each names the function of ``flink_sql`` it swaps.
-BEFORE_VARIANTS: dict[str, str] = {
-    "before: bad_event_time parses the event time again": "_bad_event_time_condition",
 }
 
 #: The ``sql:`` variants: aggregation → the aggregate expression used instead (results differ: cost only).
@@ -349,8 +343,9 @@ def run_scenario(name: str, args: argparse.Namespace, work: Path) -> dict[str, A
 
 def variants(contracts: list[Any], one: Path, work: Path, args: argparse.Namespace,
              reference: dict[str, Any]) -> dict[str, Any]:
-    """Platform streaming seconds per window-work variant, each run right after a default run (pairs); every run's
-    committed rows are compared with pandas (``same_as_pandas``), so a faster variant that changes results shows."""
+    """Platform streaming seconds per window-work variant, each paired with a default run (the first side
+    alternates); every run's committed rows are compared with pandas (``same_as_pandas``), so a faster variant that
+    changes results shows."""
     from streaming_throughput import check_run
 
     from pipelines.config import Settings
@@ -451,23 +446,10 @@ def profile(contracts: list[Any], one: Path, work: Path, args: argparse.Namespac
 
 
 def _sql_variant(label: str) -> Any:
-    """Swap in the generated aggregate of a ``sql:`` variant (or the old code of a ``before:`` one); returns how to
-    undo it (None when not one)."""
-    import pipelines.codegen.flink_sql as flink_sql
-
-    if label in BEFORE_VARIANTS:
-        name = BEFORE_VARIANTS[label]
-        kept = getattr(flink_sql, name)
-        # the rule as it was: parse the event-time text again
-        flink_sql._bad_event_time_condition = lambda contract: (
-            f"{flink_sql._parse_column(contract, contract.source.event_time)} IS NULL")
-
-        def restore_before() -> None:
-            setattr(flink_sql, name, kept)
-
-        return restore_before
+    """Swap in the generated aggregate of a ``sql:`` variant; returns how to undo it (None when not one)."""
     if label not in SQL_VARIANTS:
         return None
+    import pipelines.codegen.flink_sql as flink_sql
 
     aggregation, template = SQL_VARIANTS[label]
     if aggregation == "accepted_in_step":

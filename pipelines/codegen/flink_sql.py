@@ -360,7 +360,7 @@ def error_reason_expression(contract: Contract, max_lateness: timedelta) -> str:
     for column in _required_columns(contract):
         rules.append((f"{_json_value(column)} IS NULL", f"missing_{column}"))
         if column == source.event_time:
-            rules.append((_bad_event_time_condition(contract), "bad_event_time"))
+            rules.append((f"{_parse_column(contract, column)} IS NULL", "bad_event_time"))
     for name, spec in source.columns.items():
         if spec.type != "string" and name != source.event_time:
             rules.append((f"{_json_value(name)} IS NOT NULL AND {_parse_column(contract, name)} IS NULL",
@@ -374,18 +374,6 @@ def error_reason_expression(contract: Contract, max_lateness: timedelta) -> str:
     rules.append((f"{ROWTIME} <= {late_bound}", "late_event"))
     whens = "".join(f"    WHEN {condition} THEN '{reason}'\n" for condition, reason in rules)
     return f"CASE\n{whens}    ELSE NULL\n  END"
-
-
-def _bad_event_time_condition(contract: Contract) -> str:
-    """TRUE exactly when the event-time text does not parse, testing first the parse the rowtime column already made.
-
-    The rowtime is ``COALESCE(<parse>, sentinel)`` (:func:`source_table_ddl`), so a NULL parse always shows as the
-    sentinel; only then is the text parsed again (the parse is NULL, or it was the sentinel instant itself, a valid
-    time). Flink's generated ``AND`` skips its right side when the left one is FALSE, so a line whose rowtime is not
-    the sentinel (every usable line) is not parsed a second time. Same truth value as ``<parse> IS NULL`` for every
-    input, so the dead letters cannot change (docs/performance.md, "The event time parsed once").
-    """
-    return f"{ROWTIME} = {ROWTIME_SENTINEL} AND {_parse_column(contract, contract.source.event_time)} IS NULL"
 
 
 def source_filter_sql(contract: Contract) -> str:

@@ -64,13 +64,6 @@ def test_a_kafka_topic_has_one_reader_whatever_the_jobs_parallelism() -> None:
     assert "scan.parallelism" not in _script(_contract())
 
 
-def test_bad_event_time_reads_the_rowtimes_parse_and_parses_again_only_for_the_sentinel() -> None:
-    case = error_reason_expression(_contract(), _contract().source.allowed_lateness)
-    rule = next(line for line in case.splitlines() if line.endswith("THEN 'bad_event_time'"))
-    assert rule.startswith("    WHEN _rowtime = TIMESTAMP '1970-01-01 00:00:00' AND CASE WHEN ")
-    assert rule.count("JSON_VALUE(_line, '$.event_ts')") > 1  # the full parse stays, behind the sentinel test
-
-
 def test_the_csv_fallback_keeps_the_same_columns() -> None:
     sql = _script(_contract(), FileSource("file:///events"), line_format="csv")
     assert "'format' = 'csv'" in sql and "fp-lines" not in sql
