@@ -20,10 +20,6 @@ process; a :class:`~pipelines.flink.cluster.ClusterTarget` submits the same SQL 
   runs pass ``idle_timeout=None``: there a reader without splits finishes (and stops holding the watermark). Lateness
   stays consistent with the windows because a Kafka topic has one reader and the classification runs behind it
   (:data:`pipelines.codegen.flink_sql.KAFKA_READER_PARALLELISM`; docs/sources.md).
-* ``pipeline.object-reuse: true``: chained operators hand each row on instead of deep-copying it into the next
-  one (the copies were about a sixth of the job's CPU in the profile of docs/performance.md; three pairs of runs
-  at 500 k events: 1.29× median, each run's rows equal to the pandas reference). The benchmark's stock Flink side
-  builds its environment here too, so it gets the same setting.
 * ``table.local-time-zone: UTC``: window bounds and timestamps are UTC whatever the machine's zone is.
 * ``table.optimizer.reuse-optimize-block-with-digest-enabled``: the INSERTs of a statement set that read the same view
   share one plan for it. Without it each INSERT got its own rowtime → watermark → classification chain (the views are
@@ -100,7 +96,6 @@ def flink_configuration(options: FlinkOptions) -> dict[str, str]:
         "execution.checkpointing.dir": options.checkpoint_dir.resolve().as_uri(),
         "restart-strategy.type": "none",
         "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
-        "pipeline.object-reuse": "true",
         "pipeline.name": "feature-platform",
         "execution.runtime-mode": options.runtime_mode,
     }

@@ -28,7 +28,6 @@ def test_local_is_the_default_and_keeps_failing_fast(tmp_path: Path) -> None:
     assert options.cluster is None
     assert "execution.target" not in config and "rest.address" not in config
     assert config["restart-strategy.type"] == "none"
-    assert config["pipeline.object-reuse"] == "true"  # measured: docs/performance.md
 
 
 def test_remote_settings_send_the_job_to_the_cluster_with_bounded_restarts(
