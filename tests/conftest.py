@@ -19,6 +19,8 @@ from pipelines.contracts.model import Contract
 from pipelines.jvm.jars import FLINK_KAFKA, KAFKA_BROKER, JarFetchError, fetch_jars
 from pipelines.testing.kafka_broker import KafkaBroker, start_kafka_broker
 from pipelines.testing.redis_server import REDIS_SERVER, RedisServer
+from tests.demo_run import DemoRun, run_demo
+from tests.lineage.om_stand_in import StandInOpenMetadata
 
 #: The project's example contracts (``contracts/*.yaml``).
 CONTRACTS = PROJECT_ROOT / "contracts"
@@ -45,6 +47,14 @@ def project_contract() -> Callable[[str], Contract]:
 def project_loaded_contract() -> Callable[[str], LoadedContract]:
     """``project_loaded_contract("user_txn_stats")`` → the project's contract with its file and positions."""
     return load_project_contract
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    """One `feature-platform run` shared by the tests that check its results (see ``tests/demo_run.py``)."""
+    with StandInOpenMetadata() as openmetadata:
+        openmetadata.add_team("risk-ml")
+        yield run_demo(tmp_path_factory.mktemp("demo_run"), openmetadata)
 
 
 # ------------------------------------------------------------------------------------------------ a real Kafka broker

@@ -34,6 +34,7 @@ from pipelines.health.signals import CANNOT_TELL, HEALTHY, UNHEALTHY
 from pipelines.jobs.compute import run_contracts
 from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
 from pipelines.testing.redis_server import free_port
+from tests.demo_run import DemoRun
 
 pytestmark = pytest.mark.e2e
 
@@ -62,13 +63,11 @@ def contracts() -> list[Contract]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("health_demo") / "data"
-    result = _cli([str(BIN / "feature-platform"), "run", "--events", "4000", "--hours", "2", "--entities", "150",
-                   "--show", "0", "--json"], data_dir)
-    assert result.returncode == 0, result.stderr[-4000:]
-    (data_dir.parent / "as_of.txt").write_text((datetime.now(UTC) + timedelta(seconds=5)).isoformat())
-    return data_dir
+def demo(demo_run: DemoRun) -> Path:
+    """The data folder of the suite's shared `feature-platform run` (``tests/demo_run.py``; parallelism 2, the README's
+    demo size)."""
+    (demo_run.data_dir.parent / "as_of.txt").write_text(demo_run.as_of)
+    return demo_run.data_dir
 
 
 def _as_of(demo: Path) -> list[str]:

@@ -208,7 +208,11 @@ def _format_lines(fmt: str, generated: list[bytes], seed: int) -> list[bytes]:
     template = json.loads(lines[-1])
     wrong = ["2026-01-01T00:00:00Z", "-5", "abc", True, "1e400"] if fmt != "iso_offset" else \
         ["yesterday", "1767225600", "2026-01-01T00:00:00+ab:cd"]
-    return [*lines, *(json.dumps({**template, "event_ts": value}).encode() for value in wrong)]
+    # valid times AT the rowtime's sentinel instant (1970-01-01 00:00:00 UTC, what an unparsable time becomes in
+    # _rowtime): they must stay valid (here far behind the watermark: late_event), never bad_event_time, whatever
+    # rule reads the rowtime (a rule testing `_rowtime = sentinel` first was tried, docs/performance.md)
+    sentinel = [0, "0", 0.0] if fmt != "iso_offset" else ["1970-01-01T00:00:00Z", "1970-01-01T01:00:00.000+01:00"]
+    return [*lines, *(json.dumps({**template, "event_ts": value}).encode() for value in [*wrong, *sentinel])]
 
 
 def _iso_rewriter(fmt: str):

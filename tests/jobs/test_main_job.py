@@ -6,30 +6,23 @@ applied and loaded) and that the online values it prints are exactly the newest 
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
 
 from pipelines.contracts.load import iter_contract_files, load_contract
+from tests.demo_run import DemoRun
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_run_command_end_to_end(tmp_path: Path) -> None:
-    env = {**os.environ, "FP_DATA_DIR": str(tmp_path / "data"), "FP_PARALLELISM": "2"}
-    command = [str(Path(sys.executable).with_name("feature-platform")), "run", "--events", "4000", "--hours", "2",
-               "--entities", "150", "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-4000:]
-    summary = json.loads(result.stdout)
+def test_run_command_end_to_end(demo_run: DemoRun) -> None:
+    """The shared run of the main job (``tests/demo_run.py``: `feature-platform run` in a subprocess, parallelism 2)."""
+    summary, data_dir = demo_run.summary, demo_run.data_dir
 
     contracts = [load_contract(path).contract for path in iter_contract_files(ROOT / "contracts")]
     assert summary["ok"] is True
@@ -37,7 +30,7 @@ def test_run_command_end_to_end(tmp_path: Path) -> None:
     for contract in contracts:
         name = contract.table_name
         assert summary["events_read"][name] == 4000
-        table = DeltaTable(str(tmp_path / "data" / "delta" / name))
+        table = DeltaTable(str(data_dir / "delta" / name))
         rows = table.to_pandas()
         assert len(rows) == summary["rows_written"][name] > 0
         assert table.metadata().configuration.get("feature_platform.contract.hash") == contract.content_hash()

@@ -26,6 +26,7 @@ from pipelines.lineage.client import LineageRejectedError, LineageServerError
 from pipelines.lineage.hook import publish_if_configured
 from pipelines.lineage.plan import LineageScope
 from pipelines.lineage.publish import publish
+from tests.demo_run import DemoRun
 
 pytestmark = pytest.mark.e2e  # starts a server, runs the SDK (seconds to import)
 
@@ -229,19 +230,14 @@ def test_the_cli_dry_run_needs_no_server_and_a_publish_without_one_is_a_usage_er
     assert "no OpenMetadata server configured" in refused.stderr
 
 
-def test_run_publishes_lineage_of_the_folders_it_read(stand_in: StandInOpenMetadata, tmp_path: Path,
-                                                      contracts: list[Contract]) -> None:
-    """`feature-platform run` (a real Flink job) publishes lineage after its work when a server is configured."""
-    env = {**os.environ, "FP_DATA_DIR": str(tmp_path / "data"), "FP_OPENMETADATA__URL": stand_in.url,
-           "FP_OPENMETADATA__TOKEN": "stand-in-token"}
-    result = subprocess.run([COMMAND, "run", "--events", "500", "--hours", "1", "--entities", "20", "--show", "0",
-                             "--json"], capture_output=True, text=True, env=env, check=False, timeout=900,
-                            cwd=PROJECT_ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    lineage = json.loads(result.stdout)["lineage"]
+def test_run_publishes_lineage_of_the_folders_it_read(demo_run: DemoRun, contracts: list[Contract]) -> None:
+    """`feature-platform run` (a real Flink job; the suite's shared run, ``tests/demo_run.py``) publishes lineage after
+    its work when a server is configured."""
+    stand_in = demo_run.openmetadata
+    lineage = demo_run.summary["lineage"]
     assert lineage["error"] is None
     assert lineage["published"]["edges"] == 2 * len(contracts)
-    events = tmp_path / "data" / "events"
+    events = demo_run.data_dir / "events"
     assert {fqn: item["entity"]["fullPath"] for fqn, item in stand_in.entities["containers"].items()} == {
         names.container_fqn(source): (events / source).resolve().as_uri() for source in {c.source.name
                                                                                         for c in contracts}}
