@@ -25,7 +25,8 @@ over the on-time events. With a reader per task (each classifying against its ow
 time (200 late records lost). With one reader but the classification and local window aggregates at the job's
 parallelism behind it, step 4 loses on-time events without a dead letter: the window operator takes a burst's
 watermark from one classifier channel while the other is still idle (docs/sources.md, "Parallelism and idle
-partitions"). With that stage at parallelism 1 (:mod:`pipelines.flink.single_reader`) every run must balance.
+partitions"; two runs of this test on that plan lost 250 and 325 of 2788 on-time events). With that stage at
+parallelism 1 (:mod:`pipelines.flink.single_reader`) every run must balance.
 """
 
 from __future__ import annotations
