@@ -5,7 +5,9 @@ the stage behind its single reader runs in one task (:mod:`pipelines.flink.singl
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +24,9 @@ from pipelines.flink.single_reader import (
 if TYPE_CHECKING:
     from pyflink.common import JobClient
     from pyflink.table import TableEnvironment
+
+
+log = logging.getLogger(__name__)
 
 
 class SubmittedJob(Protocol):
@@ -80,12 +85,36 @@ def create_job_environment(job: JobSql, options: FlinkOptions) -> TableEnvironme
     return create_table_environment(options, stream_graph=needs_single_reader_stage(job, options))
 
 
+#: Calcite keeps the planner's metadata provider in a Java thread-local, set on the thread that creates the planner,
+#: and the planner caches the first metadata query it makes. py4j runs each call on one of its connection threads, so
+#: when a job is optimised on a thread other than the one that created its environment, optimising fails with this
+#: NullPointerException before anything runs, and every later job of that environment fails the same way (seen once
+#: in a loaded CI run, after other in-process jobs). Nothing ran, so a fresh environment can submit the job again.
+PLANNER_THREAD_ERROR = "NullPointerException: metadataHandlerProvider"
+
+
+def submit_in_fresh_environment(job: JobSql, options: FlinkOptions,
+                                configure: Callable[[TableEnvironment], None] = lambda _env: None) -> SubmittedJob:
+    """Create the job's environment, ``configure`` it, submit ``job``; once more in a new environment when the
+    planner lost its thread-local metadata provider (:data:`PLANNER_THREAD_ERROR`)."""
+    for attempt in (1, 2):
+        env = create_job_environment(job, options)
+        configure(env)
+        try:
+            return submit_job(env, job)
+        except FlinkJobError as error:
+            if attempt == 2 or PLANNER_THREAD_ERROR not in str(error):
+                raise
+            log.warning("the Flink planner lost its metadata provider (a py4j thread without it): submitting the job "
+                        "again in a new table environment")
+    raise AssertionError("unreachable")
+
+
 def run_job(job: JobSql, options: FlinkOptions) -> JobRun:
     """Submit the job in a fresh table environment and block until it is done."""
     started = time.perf_counter()
     job, options = prepare_parse_once(job, options)
-    env = create_job_environment(job, options)
-    result = submit_job(env, job)
+    result = submit_in_fresh_environment(job, options)
     setup = time.perf_counter() - started
     client = result.get_job_client()
     try:

@@ -20,15 +20,18 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.codegen.flink_sql import JobSql
 from pipelines.flink.checkpoints import checkpoint_configuration
 from pipelines.flink.cluster import TERMINAL_STATES, ClusterRest
 from pipelines.flink.environment import FlinkOptions
-from pipelines.flink.job import FlinkJobError, create_job_environment, first_lines, flink_error, submit_job
+from pipelines.flink.job import FlinkJobError, first_lines, flink_error, submit_in_fresh_environment
 from pipelines.flink.monitor import JobMetrics, JobMonitor, free_port, local_rest_url, rest_configuration
 from pipelines.flink.parse_once import prepare_parse_once
+
+if TYPE_CHECKING:
+    from pyflink.table import TableEnvironment
 
 #: How long a restart waits for the JVM of a killed attempt to exit by itself before killing it.
 ORPHAN_JVM_GRACE_SECONDS = 15.0
@@ -100,7 +103,6 @@ class RunningJob:
 def start_job(job_sql: JobSql, options: FlinkOptions, restore: Path | None) -> RunningJob:
     """Submit ``job_sql`` (restored from the checkpoint ``restore`` when given) without waiting for it."""
     job_sql, options = prepare_parse_once(job_sql, options)
-    env = create_job_environment(job_sql, options)
     keys = checkpoint_configuration(restore)
     if options.cluster is None:
         port = free_port()
@@ -108,10 +110,13 @@ def start_job(job_sql: JobSql, options: FlinkOptions, restore: Path | None) -> R
         rest_url = local_rest_url(port)
     else:
         rest_url = options.cluster.rest_url
-    config = env.get_config()
-    for key, value in keys.items():
-        config.set(key, value)
-    result = submit_job(env, job_sql)
+
+    def configure(env: TableEnvironment) -> None:
+        config = env.get_config()
+        for key, value in keys.items():
+            config.set(key, value)
+
+    result = submit_in_fresh_environment(job_sql, options, configure)
     client = result.get_job_client()
     job_id = str(client.get_job_id())
     cluster = ClusterRest(rest_url) if options.cluster is not None else None
