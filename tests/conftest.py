@@ -91,9 +91,11 @@ def _jars_or_skip() -> None:
         pytest.skip(f"Kafka jars unavailable (needs `mvn` and Maven Central): {error}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    """One broker per test module, stopped and its folders removed afterwards."""
+    """One broker for the whole session (six test modules use it; a start took 7-15 s on this machine), stopped and its
+    folders removed at the end. Every test makes its own topics with names no other test uses (and its own consumer
+    group), so the tests share the broker, never a topic."""
     _jars_or_skip()
     broker = start_kafka_broker(tmp_path_factory.mktemp("kafka"), ready_timeout_s=90)
     try:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,27 +12,11 @@ from pipelines.config import Settings
 from pipelines.contracts.valid import load_valid_contracts
 from pipelines.errors import UsageError
 from pipelines.jobs.produce import produce_events
-from pipelines.jvm.jars import KAFKA_BROKER, JarFetchError, fetch_jars
 from pipelines.sources.generator import SourceSpec, generate_lines, safe_jitter
 from pipelines.sources.kafka import create_topic
-from pipelines.testing.kafka_broker import KafkaBroker, start_kafka_broker
+from pipelines.testing.kafka_broker import KafkaBroker
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    try:
-        fetch_jars(KAFKA_BROKER)
-    except JarFetchError as error:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"Kafka jars unavailable (needs `mvn` and Maven Central): {error}")
-    started = start_kafka_broker(tmp_path_factory.mktemp("kafka"), ready_timeout_s=90)
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def _consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list[tuple[int, bytes]]:
@@ -55,11 +37,11 @@ def _consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 6
     return records
 
 
-def test_produce_publishes_each_sources_generated_events_ending_now(broker: KafkaBroker, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", kafka_bootstrap_servers=broker.bootstrap_servers,
+def test_produce_publishes_each_sources_generated_events_ending_now(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
                         kafka_topics={"transactions": "txn-in"})
     for topic in ("txn-in", "clicks"):
-        create_topic(broker.bootstrap_servers, topic, partitions=2)
+        create_topic(kafka_broker.bootstrap_servers, topic, partitions=2)
     end = datetime.now(UTC).replace(microsecond=0)
     summary = produce_events(settings, events=300, seed=3, duration=timedelta(minutes=2), end=end, partitions=2)
     assert summary.records_per_topic == {"clicks": 300, "txn-in": 300}
@@ -71,7 +53,7 @@ def test_produce_publishes_each_sources_generated_events_ending_now(broker: Kafk
         expected, _ = generate_lines(SourceSpec.from_contracts(readers), 300, seed=3, start=end - timedelta(minutes=2),
                                      duration=timedelta(minutes=2), max_jitter=safe_jitter(readers))
         lines = [line.rstrip("\n").encode() for line in expected.to_pylist()]
-        records = _consume_all(broker.bootstrap_servers, topic, 300)
+        records = _consume_all(kafka_broker.bootstrap_servers, topic, 300)
         assert sorted(value for _, value in records) == sorted(lines)
         for partition in (0, 1):  # round-robin in event-time order: each partition keeps the generator's order
             assert [value for p, value in records if p == partition] == lines[partition::2]
@@ -80,7 +62,7 @@ def test_produce_publishes_each_sources_generated_events_ending_now(broker: Kafk
         assert all(end - timedelta(minutes=3) <= t.astimezone(UTC) <= end + timedelta(minutes=1) for t in times)
 
 
-def test_produce_names_an_unknown_contract(broker: KafkaBroker, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", kafka_bootstrap_servers=broker.bootstrap_servers)
+def test_produce_names_an_unknown_contract(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", kafka_bootstrap_servers=kafka_broker.bootstrap_servers)
     with pytest.raises(UsageError, match="no contract 'nope'"):
         produce_events(settings, events=10, contract="nope")
