@@ -46,12 +46,9 @@ def import_sdk_client() -> None:
     import metadata.ingestion.ometa.ometa_api  # noqa: F401
 
 
-def connect(settings: OpenMetadataSettings) -> Any:
-    """An ``OpenMetadata`` client for ``settings`` with timeouts; checks the server's version (one GET).
-
-    Raises :class:`~pipelines.errors.UsageError` when no server or token is configured, and the errors of
-    :func:`translate` when the server does not answer or its major.minor version differs from the SDK's.
-    """
+def require_server(settings: OpenMetadataSettings) -> None:
+    """Raise :class:`~pipelines.errors.UsageError` when no server or no token is configured: checked before the SDK's
+    import, so a command that cannot publish says so at once instead of after that import."""
     if settings.url is None:
         raise UsageError("no OpenMetadata server configured",
                          hint="set FP_OPENMETADATA__URL and FP_OPENMETADATA__TOKEN, or use --dry-run")
@@ -59,6 +56,15 @@ def connect(settings: OpenMetadataSettings) -> Any:
         raise UsageError("FP_OPENMETADATA__URL is set but FP_OPENMETADATA__TOKEN is not",
                          hint="copy a bot's JWT token (OpenMetadata: Settings -> Bots -> ingestion-bot) into "
                               "FP_OPENMETADATA__TOKEN")
+
+
+def connect(settings: OpenMetadataSettings) -> Any:
+    """An ``OpenMetadata`` client for ``settings`` with timeouts; checks the server's version (one GET).
+
+    Raises :class:`~pipelines.errors.UsageError` when no server or token is configured, and the errors of
+    :func:`translate` when the server does not answer or its major.minor version differs from the SDK's.
+    """
+    require_server(settings)
     skip_sdk_package_init()
     from metadata.generated.schema.entity.services.connections.metadata.openMetadataConnection import (
         AuthProvider,

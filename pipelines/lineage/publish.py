@@ -25,7 +25,7 @@ from typing import Any
 
 from pipelines.config import Settings
 from pipelines.errors import PlatformError, ServiceUnavailableError
-from pipelines.lineage.client import check_lineage_answer, connect, import_sdk_client, translate
+from pipelines.lineage.client import check_lineage_answer, connect, import_sdk_client, require_server, translate
 from pipelines.lineage.plan import LineagePlan, LineageScope, PlannedRequest
 from pipelines.lineage.sdk import UNRESOLVED_ID, skip_sdk_package_init
 from pipelines.runtime import Deadline, Stage, StageError, StageTimeout
@@ -201,6 +201,7 @@ def publish(scope: LineageScope, settings: Settings, *, progress: Progress | Non
     say = progress or (lambda _message: None)
     config = settings.openmetadata
     if client_factory is None:
+        require_server(config)  # a usage error at once, not after the SDK's import
         import_sdk_client()
     started = time.perf_counter()
     deadline = Deadline.after(config.deadline_s)
