@@ -114,6 +114,7 @@ VARIANTS: dict[str, dict[str, str]] = {
                                "taskmanager.network.memory.buffers-per-channel": "4"},
     "buffer timeout 1s": {"execution.buffer-timeout.interval": "1000ms"},
     "two task managers": {"minicluster.number-of-taskmanagers": "2", "taskmanager.numberOfTaskSlots": "1"},
+    "before: event time parsed in SQL": {},
     "sql: last as MAX(column) (cost only)": {},
     "sql: count_distinct as COUNT (cost only)": {},
     "sql: accepted_in_step without FILTER (cost only)": {},
@@ -448,7 +449,18 @@ def profile(contracts: list[Any], one: Path, work: Path, args: argparse.Namespac
 
 
 def _sql_variant(label: str) -> Any:
-    """Swap in the generated aggregate of a ``sql:`` variant; returns how to undo it (None when not one)."""
+    """Swap in the generated aggregate of a ``sql:`` variant, or the code before a change for a ``before:`` one;
+    returns how to undo it (None when neither)."""
+    if label == "before: event time parsed in SQL":  # the parse-once rewrite without FP_EVENT_TIME (same rows)
+        import pipelines.codegen.parse_once as parse_once
+
+        original_parse = parse_once.iso8601_to_utc_sql
+        parse_once.iso8601_to_utc_sql = lambda raw: "\0 never in a statement"
+
+        def restore_parse() -> None:
+            parse_once.iso8601_to_utc_sql = original_parse
+
+        return restore_parse
     if label not in SQL_VARIANTS:
         return None
     import pipelines.codegen.flink_sql as flink_sql
