@@ -258,6 +258,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also run the where-does-the-time-go breakdown")
     parser.add_argument("--hours", type=float, default=24.0, help="event-time span of the events")
     parser.add_argument("--entities", type=int, default=20_000)
+    parser.add_argument("--name", default="streaming_throughput", help="results file name (benchmarks/results/)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
     import _results
@@ -348,7 +349,7 @@ def main() -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
-    _results.write("streaming_throughput", parameters, report)
+    _results.write(args.name, parameters, report)
 
 
 def _accounting(summary: Any) -> dict[str, float]:

@@ -162,7 +162,8 @@ def interval(value: timedelta) -> str:
     return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}' DAY{precision} TO SECOND(3)"
 
 
-def _json_value(column: str) -> str:
+def json_value_sql(column: str) -> str:
+    """``JSON_VALUE`` of a top-level key of the raw line (what the parse-once rewrite looks for)."""
     return f"JSON_VALUE({LINE}, '$.{column}')"
 
 
@@ -175,13 +176,18 @@ _MAX_EPOCH_MILLIS = 253_402_300_799_999
 def _parse_timestamp(raw: str, time_format: EventTimeFormat = "iso8601") -> str:
     """``raw`` (text) as a UTC ``TIMESTAMP(3)``, NULL when it is not a time in ``time_format``."""
     if time_format == "iso8601":
-        return _parse_iso8601(raw)
+        return iso8601_to_utc_sql(raw)
     millis = f"TRY_CAST({raw} AS DECIMAL(38, 6)) * {_EPOCH_TO_MILLIS[time_format]}"
     return (f"CASE WHEN {millis} BETWEEN 0 AND {_MAX_EPOCH_MILLIS} "
             f"THEN CAST(TO_TIMESTAMP_LTZ(CAST({millis} AS BIGINT), 3) AS TIMESTAMP(3)) END")
 
 
-def _parse_iso8601(raw: str) -> str:
+def iso8601_to_utc_sql(raw: str) -> str:
+    """``raw`` (ISO-8601 text with ``Z``, an offset or neither) as a UTC ``TIMESTAMP(3)``, NULL when it is not one.
+
+    The parse-once path replaces this exact text, applied to :func:`json_value_sql`, with ``FP_EVENT_TIME``
+    (``tools/udf/parse-once``: ``EventTime.java``), which evaluates the same steps once per call.
+    """
     # 'T' and 'Z' are rewritten to the SQL form TRY_CAST understands; a trailing offset ``+hh:mm``/``-hh:mm`` (found by
     # position, cheaper than a regular expression on every line) is cut off and subtracted, giving UTC.
     utc = f"TRY_CAST(REPLACE(REPLACE({raw}, 'T', ' '), 'Z', '') AS TIMESTAMP(3))"
@@ -198,7 +204,7 @@ def _parse_iso8601(raw: str) -> str:
 
 def _parse(column: str, column_type: str, time_format: EventTimeFormat = "iso8601") -> str:
     """A source column parsed from the line; ``time_format`` applies to a timestamp column (the event time's)."""
-    raw = _json_value(column)
+    raw = json_value_sql(column)
     if column_type == "string":
         return raw
     if column_type == "timestamp":
@@ -265,7 +271,7 @@ def source_table_ddl(group: _SourceGroup, location: SourceLocation | str, *, lin
     location = FileSource(location) if isinstance(location, str) else location
     if max_line_bytes < 1:
         raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
-    rowtime = (f"COALESCE({_parse_timestamp(_json_value(group.event_time), group.event_time_format)}, "
+    rowtime = (f"COALESCE({_parse_timestamp(json_value_sql(group.event_time), group.event_time_format)}, "
                f"{ROWTIME_SENTINEL})")
     reads_lines = line_format == "fp-lines"  # the reader decodes and flags too-large lines itself (files and Kafka)
     too_large = (f"  {LINE_TOO_LARGE} BOOLEAN,\n" if reads_lines
@@ -364,12 +370,12 @@ def error_reason_expression(contract: Contract, max_lateness: timedelta) -> str:
              (f"POSITION(U&'\\FFFD' IN {LINE}) > 0", "invalid_utf8"),
              (f"{LINE} IS NULL OR NOT ({LINE} IS JSON OBJECT)", "malformed_json")]
     for column in _required_columns(contract):
-        rules.append((f"{_json_value(column)} IS NULL", f"missing_{column}"))
+        rules.append((f"{json_value_sql(column)} IS NULL", f"missing_{column}"))
         if column == source.event_time:
             rules.append((f"{_parse_column(contract, column)} IS NULL", "bad_event_time"))
     for name, spec in source.columns.items():
         if spec.type != "string" and name != source.event_time:
-            rules.append((f"{_json_value(name)} IS NOT NULL AND {_parse_column(contract, name)} IS NULL",
+            rules.append((f"{json_value_sql(name)} IS NOT NULL AND {_parse_column(contract, name)} IS NULL",
                           f"bad_{name}"))
     if source.filter is not None:
         rules.append((f"({source_filter_sql(contract)}) IS NOT TRUE", "filtered"))

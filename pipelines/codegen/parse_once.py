@@ -5,12 +5,16 @@ the classification and the parsed columns of one contract call them about eight 
 most of the job's time. This module rewrites those calls, and only those, into the parse-once Java functions
 (``tools/udf/parse-once``; built by :mod:`pipelines.jvm.udf_jar`):
 
+* the ISO-8601 parse of a key's value (:func:`~.flink_sql.iso8601_to_utc_sql` over
+  ``JSON_VALUE(_line, '$.<column>')``, about twenty reads of the value, evaluated for the rowtime and again for
+  ``bad_event_time``) → ``FP_EVENT_TIME(_line, '<column>')``
 * ``JSON_VALUE(_line, '$.<column>')`` → ``FP_JSON_VALUE(_line, '<column>')``
 * ``_line IS JSON OBJECT`` → ``FP_IS_JSON_OBJECT(_line)``
 
-Both return exactly what the call they replace returns (same JSON provider, same number rendering, same failures;
-``tests/codegen/test_parse_once.py`` checks both on a corpus of odd lines in a real job), and all the rules around
-them (casts, timestamp formats, the order of the dead-letter reasons, lateness, filters) stay the generated SQL's own.
+Each returns exactly what the SQL it replaces returns (same JSON provider, same number rendering, same failures, the
+same runtime functions for the time's steps; ``tests/codegen/test_parse_once.py`` checks them on corpora of odd lines
+and odd times in a real job), and all the rules around them (casts, the epoch time formats, the order of the
+dead-letter reasons, lateness, filters) stay the generated SQL's own.
 So the classification cannot drift between the two paths: there is one definition, :mod:`.flink_sql`, and this is a
 mechanical substitution over its text. A call the patterns do not match is left as it is (still correct, only
 slower), and a job without any match is returned unchanged.
@@ -24,12 +28,14 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from pipelines.codegen.flink_sql import LINE, JobSql
+from pipelines.codegen.flink_sql import LINE, JobSql, iso8601_to_utc_sql, json_value_sql
 
 #: SQL names of the functions and their Java classes.
 JSON_VALUE_FUNCTION = "FP_JSON_VALUE"
 IS_JSON_OBJECT_FUNCTION = "FP_IS_JSON_OBJECT"
+EVENT_TIME_FUNCTION = "FP_EVENT_TIME"
 JAVA_CLASSES = {
+    EVENT_TIME_FUNCTION: "featureplatform.udf.EventTime",
     JSON_VALUE_FUNCTION: "featureplatform.udf.JsonFieldValue",
     IS_JSON_OBJECT_FUNCTION: "featureplatform.udf.IsJsonObject",
 }
@@ -46,6 +52,9 @@ def function_ddl() -> tuple[str, ...]:
 
 def rewrite_statement(statement: str) -> str:
     """One statement with its raw-line JSON calls replaced (see the module docstring)."""
+    for column in sorted(set(_JSON_VALUE.findall(statement))):  # the time parses first: they contain JSON_VALUE
+        parse = iso8601_to_utc_sql(json_value_sql(column))
+        statement = statement.replace(parse, f"{EVENT_TIME_FUNCTION}({LINE}, '{column}')")
     statement = _JSON_VALUE.sub(lambda m: f"{JSON_VALUE_FUNCTION}({LINE}, '{m.group(1)}')", statement)
     return _IS_JSON_OBJECT.sub(f"{IS_JSON_OBJECT_FUNCTION}({LINE})", statement)
 
