@@ -76,24 +76,9 @@ KEYS = ["a", "n", "f", "e", "b", "z", "o", "l", "A"]
 
 @pytest.mark.e2e
 def test_the_functions_return_what_flinks_json_functions_return(tmp_path: Path) -> None:
-    from pipelines.codegen.flink_sql import _line_format
-    from pipelines.flink.environment import FlinkOptions, create_table_environment
-    from pipelines.jvm.udf_jar import parse_once_jar
-    from pipelines.sources.location import FileSource
-
-    events = tmp_path / "events"
-    events.mkdir()
-    (events / "odd.jsonl").write_text("\n".join(ODD_LINES) + "\n", encoding="utf-8")
-    env = create_table_environment(FlinkOptions(checkpoint_dir=tmp_path / "ckpt", parallelism=1,
-                                                jars=(parse_once_jar(),)))
-    for statement in function_ddl():
-        env.execute_sql(statement)
-    env.execute_sql(f"CREATE TEMPORARY TABLE src (_line STRING) WITH ('connector' = 'filesystem', "
-                    f"'path' = '{events.as_uri()}',\n{_line_format(FileSource(events.as_uri()), 'csv', 1 << 20)})")
     pairs = ", ".join(f"JSON_VALUE(_line, '$.{k}'), {JSON_VALUE_FUNCTION}(_line, '{k}')" for k in KEYS)
     query = f"SELECT _line, _line IS JSON OBJECT, {IS_JSON_OBJECT_FUNCTION}(_line), {pairs} FROM src"
-    with env.sql_query(query).execute().collect() as results:
-        rows = [list(row) for row in results]
+    rows = [list(row) for row in _select_over_lines(tmp_path, ODD_LINES, query)]
     assert sorted(row[0] for row in rows) == sorted(ODD_LINES)
     differences = [(row[0][:40], KEYS[(i - 1) // 2 - 1] if i > 1 else "IS JSON OBJECT", row[i], row[i + 1])
                    for row in rows for i in range(1, len(row), 2) if row[i] != row[i + 1]]
@@ -136,26 +121,11 @@ def _odd_times() -> list[str]:
 
 @pytest.mark.e2e
 def test_the_event_time_function_returns_what_the_generated_sql_returns(tmp_path: Path) -> None:
-    from pipelines.codegen.flink_sql import _line_format
-    from pipelines.flink.environment import FlinkOptions, create_table_environment
-    from pipelines.jvm.udf_jar import parse_once_jar
-    from pipelines.sources.location import FileSource
-
     lines = [f'{{"t":{value}}}' for value in _odd_times()] + ["not json", '{"t":"2026-01-01T00:00:00Z"', "{}"]
-    events = tmp_path / "events"
-    events.mkdir()
-    (events / "times.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env = create_table_environment(FlinkOptions(checkpoint_dir=tmp_path / "ckpt", parallelism=1,
-                                                jars=(parse_once_jar(),)))
-    for statement in function_ddl():
-        env.execute_sql(statement)
-    env.execute_sql(f"CREATE TEMPORARY TABLE src (_line STRING) WITH ('connector' = 'filesystem', "
-                    f"'path' = '{events.as_uri()}',\n{_line_format(FileSource(events.as_uri()), 'csv', 1 << 20)})")
     # compared as text: a time near 9999-12-31 with a negative offset lands in year 10000, which Python cannot hold
     query = (f"SELECT _line, CAST({iso8601_to_utc_sql(json_value_sql('t'))} AS STRING), "
              f"CAST({EVENT_TIME_FUNCTION}(_line, 't') AS STRING) FROM src")
-    with env.sql_query(query).execute().collect() as results:
-        rows = [tuple(row) for row in results]
+    rows = [tuple(row) for row in _select_over_lines(tmp_path, lines, query)]
     assert sorted(row[0] for row in rows) == sorted(lines)
     differences = [row for row in rows if row[1] != row[2]]
     assert differences == []
@@ -166,3 +136,24 @@ def test_the_event_time_function_returns_what_the_generated_sql_returns(tmp_path
     assert parsed['{"t":"2026-03-04T05:06:07.123Z"}'] == "2026-03-04 05:06:07.123"
     assert sum(value is None for value in parsed.values()) > 100
     assert sum(value is not None for value in parsed.values()) > 100
+
+
+def _select_over_lines(tmp_path: Path, lines: list[str], query: str) -> list[object]:
+    """The rows of ``query`` over a table ``src`` holding ``lines`` (one column ``_line``, read by the platform's own
+    line reader), in a real Flink job with the parse-once functions registered."""
+    from pipelines.codegen.flink_sql import _line_format
+    from pipelines.flink.environment import FlinkOptions, create_table_environment
+    from pipelines.jvm.udf_jar import parse_once_jar
+    from pipelines.sources.location import FileSource
+
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "lines.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = create_table_environment(FlinkOptions(checkpoint_dir=tmp_path / "ckpt", parallelism=1,
+                                                jars=(parse_once_jar(),)))
+    for statement in function_ddl():
+        env.execute_sql(statement)
+    env.execute_sql(f"CREATE TEMPORARY TABLE src (_line STRING) WITH ('connector' = 'filesystem', "
+                    f"'path' = '{events.as_uri()}',\n{_line_format(FileSource(events.as_uri()), 'csv', 1 << 20)})")
+    with env.sql_query(query).execute().collect() as results:
+        return list(results)
