@@ -16,6 +16,7 @@ runs (:meth:`CommitStage.commit_finished`) and once more at the end; each call:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
 from pipelines.delta.ledger import BatchPlan, BatchRecord, Ledger, TableCommit, crash_point
 from pipelines.delta.schema import HIDDEN_SCHEMA
-from pipelines.delta.write import append_once, commit_part_files, read_csv_parts
+from pipelines.delta.write import append_once, commit_part_files, part_file_schema, read_csv_parts
 from pipelines.layout import ACCEPTED_IN_STEP, finished_files
 from pipelines.runtime.config import StageConfig
 
@@ -136,17 +137,34 @@ class CommitStage:
     def commit_finished(self, attempt: int) -> BatchRecord | None:
         """Plan the finished part files no batch claimed yet as the next batch and commit it (None: nothing new)."""
         claimed = self.ledger.claimed_files()
-        files: dict[str, list[Path]] = {}
-        for folder in self._folders():
-            new = [path for path in finished_files(folder)
-                   if str(path.relative_to(self.run_dir)) not in claimed and path.stat().st_size > 0]
-            if new:
-                files[str(folder.relative_to(self.run_dir))] = new
+        files = {str(folder.relative_to(self.run_dir)): new for folder in self._folders()
+                 if (new := self._unclaimed(folder, claimed))}
         if not files:
             return None
         plan = self.ledger.plan(files)
         crash_point("before-commit", self.crash_at)
         return self._commit(plan, attempt)
+
+    def unclaimed_events(self) -> Counter[str]:
+        """Per contract table, the events that finished part files no batch claimed yet account for: accepted in a
+        window step, or dead-lettered. What the next batch will add to the ledger's totals; reads, commits nothing."""
+        claimed = self.ledger.claimed_files()
+        events: Counter[str] = Counter()
+        for target in self.targets:
+            for contract_table, folder in target.part_dirs.items():
+                files = self._unclaimed(folder, claimed)
+                if not files:
+                    continue
+                if target.contract is not None:
+                    steps = read_csv_parts(files, part_file_schema(target.contract, HIDDEN_SCHEMA))[ACCEPTED_IN_STEP]
+                    events[contract_table] += int(pc.sum(steps).as_py() or 0)
+                else:
+                    events[contract_table] += read_csv_parts(files, dead_letters.PART_SCHEMA).num_rows
+        return events
+
+    def _unclaimed(self, folder: Path, claimed: set[str]) -> list[Path]:
+        return [path for path in finished_files(folder)
+                if str(path.relative_to(self.run_dir)) not in claimed and path.stat().st_size > 0]
 
     def _folders(self) -> list[Path]:
         return [folder for target in self.targets for folder in target.part_dirs.values()]

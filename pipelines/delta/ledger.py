@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 #: The points where :func:`crash_point` may fire, in the order a run passes them.
-CRASH_POINTS = ("flink-running", "before-commit", "during-commit", "flink-finished")
+CRASH_POINTS = ("flink-running", "before-commit", "during-commit", "flink-ended", "flink-finished")
 
 _PLAN = re.compile(r"^batch-(\d{8})\.plan\.json$")
 

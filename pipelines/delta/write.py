@@ -116,6 +116,12 @@ def append_once(table: DeltaTable, data: pa.Table, *, app_id: str | None = None,
     return table.version(), False
 
 
+def part_file_schema(contract: Contract, trailing: pa.Schema) -> pa.Schema:
+    """The columns of the contract's feature part files: the Delta table's (without ``ingested_at``), then
+    ``trailing``."""
+    return pa.schema([*(f for f in delta_schema(contract) if f.name != INGESTED_AT), *trailing])
+
+
 def commit_part_files(contract: Contract, part_dir: Path | None, table_path: Path, *,
                       files: Sequence[Path] | None = None, ingested_at: datetime | None = None,
                       trailing: pa.Schema | None = None, app_id: str | None = None,
@@ -134,7 +140,7 @@ def commit_part_files(contract: Contract, part_dir: Path | None, table_path: Pat
     schema = delta_schema(contract)
     rows_schema = pa.schema([f for f in schema if f.name != INGESTED_AT])
     extra = trailing if trailing is not None else pa.schema([])
-    read = read_csv_parts(files, pa.schema([*rows_schema, *extra]))
+    read = read_csv_parts(files, part_file_schema(contract, extra))
     rows = read.select(rows_schema.names)
     extra_rows = read.select(extra.names)
     table = ensure_table(contract, table_path)

@@ -35,7 +35,7 @@ from pipelines.config import Settings
 from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
 from pipelines.delta.commit import CommitStage, CommitTarget, dead_letter_target, feature_target
-from pipelines.delta.ledger import Ledger, crash_point
+from pipelines.delta.ledger import crash_point
 from pipelines.errors import UsageError
 from pipelines.flink.checkpoints import latest_checkpoint
 from pipelines.flink.cluster import ClusterRest, ClusterUnreachableError, UnknownJobError
@@ -101,7 +101,6 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
     options = flink_options(settings, run_dir / "checkpoints", jars=resolved.jars,
                             idle_timeout=None)  # bounded sources: see environment.py
 
-    ledger = Ledger(run_dir)
     for earlier in state.attempts:
         if earlier.jvm_pid is not None:
             stop_orphaned_jvm(earlier.jvm_pid)
@@ -120,6 +119,9 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
             recovered = stage.recover(attempt)
         if recovered:
             say(f"delta: finished {len(recovered)} batch(es) planned before a crash")
+        if state.attempts and not state.flink_finished:
+            with commit_clock:
+                _detect_finished_job(contracts, settings, stage, state, input_lines, run_dir, say)
         if not state.flink_finished:
             restore = latest_checkpoint(options.checkpoint_dir)
             say(f"flink: attempt {attempt}, {len(contracts)} contract(s) over {sum(input_lines.values())} input "
@@ -137,8 +139,30 @@ def run_contracts(contracts: Sequence[Contract], events_dir_per_source: Mapping[
         with commit_clock:
             stage.commit_finished(attempt)
     finished = time.perf_counter()
-    return summarise(contracts, settings, ledger, load_run_state(run_dir, run_id), input_lines, run_dir, job_id,
+    # the stage's ledger: it wrote the plans, and a Ledger keeps the plans it read once
+    return summarise(contracts, settings, stage.ledger, load_run_state(run_dir, run_id), input_lines, run_dir, job_id,
                       flink_seconds, commit_clock.seconds, finished - started)
+
+
+def _detect_finished_job(contracts: Sequence[Contract], settings: Settings, stage: CommitStage, state: RunState,
+                         input_lines: Mapping[str, int], run_dir: Path, say: Progress) -> None:
+    """Mark the run's Flink job finished when an earlier attempt's job FINISHED but its client died before saying so.
+
+    A finished job discards its retained checkpoints, so a restart trusting the checkpoint folder would find either
+    none (and read the input again from the start) or one the final checkpoint subsumed and the dying JVM had not yet
+    deleted (and read the tail again): the lines after it would be dead-lettered, and their windows emitted, twice.
+    A finished job renamed all its part files before it ended, so when the committed batches and the finished files
+    not yet committed account for every input line (accepted or dead-lettered, for every contract), its output is
+    complete; an unfinished job cannot account for them all. The files are committed after this, as usual.
+    """
+    committed = summarise(contracts, settings, stage.ledger, state, input_lines, run_dir, None, 0.0, 0.0, 0.0)
+    pending = stage.unclaimed_events()
+    if any(table.events_read + pending[table.table] != table.input_lines for table in committed.tables):
+        return
+    state.flink_finished = True
+    save_run_state(run_dir, state)
+    say(f"flink: the job of attempt {state.attempts[-1].number} had finished (its part files account for every "
+        "input line); it is not run again")
 
 
 def _repinned(location: Path | SourceLocation, pins: dict[str, dict[str, int]] | None) -> Path | SourceLocation:
@@ -220,6 +244,8 @@ def _poll_and_commit(job: RunningJob, options: FlinkOptions, attempt: FlinkAttem
         if status == "RUNNING" and committed and latest_checkpoint(options.checkpoint_dir) is not None:
             crash_point("flink-running", crash_at)
         if status in TERMINAL_STATES:
+            if status == "FINISHED":
+                crash_point("flink-ended", crash_at)
             break
         time.sleep(POLL_SECONDS)
     if status != "FINISHED":

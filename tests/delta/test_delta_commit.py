@@ -164,3 +164,15 @@ def test_a_crash_between_plan_and_done_neither_loses_nor_duplicates(tmp_path: Pa
     assert by_table[contract.table_name].skipped and not by_table["dead_letters_clicks"].skipped
     assert DeltaTable(str(tmp_path / "delta" / "features")).to_pyarrow_table().num_rows == 3
     assert DeltaTable(str(tmp_path / "delta" / "dead")).to_pyarrow_table().num_rows == 1
+
+
+def test_unclaimed_events_count_what_the_next_batch_adds_and_commit_nothing(tmp_path: Path, contract) -> None:
+    _write_parts(tmp_path, contract, "part-a-0-0")
+    with _stage(tmp_path, contract) as stage:
+        assert stage.unclaimed_events() == {contract.table_name: 3 + 1}  # 3 accepted in steps, 1 dead letter
+        assert not (tmp_path / "delta" / "features").exists()
+        assert stage.ledger.plans() == []
+        stage.commit_finished(attempt=1)
+        assert stage.unclaimed_events() == {}
+        _write_parts(tmp_path, contract, "part-a-0-1")
+        assert stage.unclaimed_events() == {contract.table_name: 4}
