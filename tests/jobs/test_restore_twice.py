@@ -40,6 +40,25 @@ def _own_checkpoints(data_dir: Path, job_id: str) -> list[Path]:
     return list((data_dir / "flink" / "runs" / RUN_ID / "checkpoints" / job_id).glob("chk-*/_metadata"))
 
 
+def _forensics(data_dir: Path, table: pd.DataFrame) -> str:
+    """What a failure needs to say which attempt wrote each duplicate: the duplicated rows with their stamps, every
+    batch (attempt, files, rows) and the checkpoints left on disk."""
+    run_dir = data_dir / "flink" / "runs" / RUN_ID
+    duplicated = table[table.duplicated("payload", keep=False)].sort_values("payload")
+    lines = [duplicated[["payload", "processed_at", "ingested_at", "source_file"]].to_string()]
+    for done in sorted((run_dir / "ledger").glob("batch-*.done.json")):
+        record = json.loads(done.read_text())
+        plan = json.loads(done.with_name(done.name.replace(".done.", ".plan.")).read_text())
+        lines.append(f"{done.name}: attempt {record['attempt']} at {record['committed_at']}: "
+                     f"{[(t['table'], t['rows'], t['skipped']) for t in record['tables']]} "
+                     f"{[Path(name).name for names in plan['files'].values() for name in names]}")
+    lines.append(f"checkpoints: {sorted(str(p.relative_to(run_dir)) for p in run_dir.glob('checkpoints/*/chk-*'))}")
+    state = json.loads((run_dir / "ledger" / "run.json").read_text())
+    lines += [f"attempt {a['number']}: job {a['job_id']}, started {a['started_at']}, restored from {a['restored_from']}"
+              for a in state["attempts"]]
+    return "\n".join(lines)
+
+
 @pytest.fixture(scope="module")
 def contract() -> Contract:
     return load_contract(PROJECT_ROOT / "contracts" / "user_txn_stats.yaml").contract
@@ -87,7 +106,8 @@ def test_the_second_restore_resumed_where_the_first_restored_job_stopped(restore
     assert attempts[2]["restored_from"] and f"/{attempts[1]['job_id']}/chk-" in attempts[2]["restored_from"]
     table = DeltaTable(str(restored_twice["data_dir"] / "delta" / dead_letters.table_name("transactions"))).to_pandas()
     malformed = [line for line in restored_twice["lines"] if line.startswith("not json")]
-    assert sorted(table["payload"]) == sorted(malformed), "malformed lines lost or dead-lettered more than once"
+    assert sorted(table["payload"]) == sorted(malformed), (
+        "malformed lines lost or dead-lettered more than once\n" + _forensics(restored_twice["data_dir"], table))
     assert restored_twice["stdout"].strip().endswith("True"), "the completed run is not balanced"
 
 
