@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -34,7 +35,6 @@ import pytest
 from deltalake import DeltaTable
 
 from pipelines.config import PROJECT_ROOT
-from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
 from pipelines.sources.generator import SourceSpec, safe_jitter, write_events
@@ -83,11 +83,6 @@ def _assert_jvm_exits(pid: int | None) -> None:
     pytest.fail(f"the JVM {pid} of a killed pipeline was still running 20 s later (orphan)")
 
 
-@pytest.fixture(scope="module")
-def contract() -> Contract:
-    return load_contract(PROJECT_ROOT / "contracts" / "user_txn_stats.yaml").contract
-
-
 def write_events_with_malformed_lines(contract: Contract, folder: Path, events: int,
                                       seed: int) -> tuple[Path, list[str]]:
     """One file of generated events for ``contract`` in which every MALFORMED_EVERY-th line is not JSON; the file and
@@ -100,6 +95,42 @@ def write_events_with_malformed_lines(contract: Contract, folder: Path, events: 
              for i, line in enumerate(lines)]
     path.write_text("\n".join(lines) + "\n")
     return path, lines
+
+
+@dataclass(frozen=True)
+class KilledRun:
+    """A run of the crash tests' driver SIGKILLed at a crash point: its input file and lines, data dir and run.json."""
+
+    events: Path
+    lines: list[str]
+    data_dir: Path
+    run_json: Path
+
+
+def kill_a_first_run(root: Path, contract: Contract, events: int, seed: int, crash_at: str) -> KilledRun:
+    """Write the events (with malformed lines) under ``root`` and run the driver until it SIGKILLs itself at
+    ``crash_at``."""
+    path, lines = write_events_with_malformed_lines(contract, root / "events", events, seed=seed)
+    data_dir = root / "data"
+    result = _run(path.parent, data_dir, crash_at)
+    assert result.returncode == -signal.SIGKILL, f"expected a SIGKILL at {crash_at}\n{result.stderr[-3000:]}"
+    return KilledRun(path, lines, data_dir, data_dir / "flink" / "runs" / RUN_ID / "ledger" / "run.json")
+
+
+def features_beside_the_reference(lines: list[str], data_dir: Path,
+                                  contract: Contract) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The contract's Delta rows and the pandas reference of ``lines``, window ends as UTC microseconds, after
+    checking that Delta holds no duplicate window and exactly the reference's windows; and the key columns."""
+    good, _ = classify(lines, contract)
+    expected = reference_rows(good, contract)
+    actual = DeltaTable(str(data_dir / "delta" / contract.table_name)).to_pandas()
+    keys = [*contract.entity.join_keys, "window_end"]
+    for frame in (actual, expected):
+        frame["window_end"] = pd.to_datetime(frame["window_end"], utc=True).astype("datetime64[us, UTC]")
+    assert not actual.duplicated(keys).any(), f"{actual.duplicated(keys).sum()} duplicate rows in Delta"
+    merged = expected[keys].merge(actual[keys], how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all(), merged["_merge"].value_counts().to_dict()
+    return actual, expected, keys
 
 
 @pytest.fixture(scope="module")
@@ -132,15 +163,7 @@ def test_every_crash_point_fired_and_the_last_run_completed(chain: dict) -> None
 
 
 def test_delta_equals_the_reference_with_no_duplicate_and_none_missing(chain: dict, contract: Contract) -> None:
-    good, _ = classify(chain["lines"], contract)
-    expected = reference_rows(good, contract)
-    actual = DeltaTable(str(chain["data_dir"] / "delta" / contract.table_name)).to_pandas()
-    keys = [*contract.entity.join_keys, "window_end"]
-    for frame in (actual, expected):
-        frame["window_end"] = pd.to_datetime(frame["window_end"], utc=True).astype("datetime64[us, UTC]")
-    assert not actual.duplicated(keys).any(), f"{actual.duplicated(keys).sum()} duplicate rows in Delta"
-    merged = expected[keys].merge(actual[keys], how="outer", indicator=True)
-    assert (merged["_merge"] == "both").all(), merged["_merge"].value_counts().to_dict()
+    actual, expected, keys = features_beside_the_reference(chain["lines"], chain["data_dir"], contract)
     assert len(actual) == len(expected)
     actual = actual.sort_values(keys, ignore_index=True)
     expected = expected.sort_values(keys, ignore_index=True)

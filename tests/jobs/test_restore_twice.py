@@ -23,10 +23,9 @@ import pytest
 from deltalake import DeltaTable
 
 from pipelines.config import PROJECT_ROOT
-from pipelines.contracts.load import load_contract
 from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
-from tests.jobs.test_crash_recovery import DRIVER, _run, write_events_with_malformed_lines
+from tests.jobs.test_crash_recovery import DRIVER, _run, kill_a_first_run
 from tests.jobs.test_flink_vs_reference import RELATIVE_TOLERANCE, classify, reference_rows
 
 pytestmark = pytest.mark.e2e
@@ -60,19 +59,9 @@ def _forensics(data_dir: Path, table: pd.DataFrame) -> str:
 
 
 @pytest.fixture(scope="module")
-def contract() -> Contract:
-    return load_contract(PROJECT_ROOT / "contracts" / "user_txn_stats.yaml").contract
-
-
-@pytest.fixture(scope="module")
 def restored_twice(tmp_path_factory: pytest.TempPathFactory, contract: Contract) -> dict:
-    root = tmp_path_factory.mktemp("restore-twice")
-    path, lines = write_events_with_malformed_lines(contract, root / "events", EVENTS, seed=13)
-    data_dir = root / "data"
-    run_json = data_dir / "flink" / "runs" / RUN_ID / "ledger" / "run.json"
-
-    first = _run(path.parent, data_dir, "flink-running")
-    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
+    first = kill_a_first_run(tmp_path_factory.mktemp("restore-twice"), contract, EVENTS, 13, "flink-running")
+    path, lines, data_dir, run_json = first.events, first.lines, first.data_dir, first.run_json
 
     # the first restore: runs until it completed a checkpoint of its own and read on, then dies
     env = {**{k: v for k, v in os.environ.items() if k != "FP_TEST_CRASH_AT"}, "FP_DATA_DIR": str(data_dir),
