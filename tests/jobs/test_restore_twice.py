@@ -1,20 +1,25 @@
 """Restore twice: a job restored from a checkpoint reads on, is killed, and the next restore continues after it.
 
 The crash chain of ``test_crash_recovery`` kills the first restored job right after its restore, so whether that job
-read any line before it died depends on the machine's load. Here the first restored job is SIGKILLed from outside only
-after it completed a checkpoint of its own, ``READ_SECONDS`` after it started (it reads thousands of lines by then).
-A file reader that counts its position from the restore instead of from the file start (Flink 2.3's ``raw`` file
-reader did) makes the second restore read the input again: malformed lines dead-lettered twice, inflated windows.
+read any line before it died depends on the machine's load. Here the first restored job is killed from outside only
+once it completed a checkpoint of its own and committed ``READ_ON`` dead letters it read itself, not after a fixed
+time: on a quiet machine it read the whole input within 1.5 s, and the test then checked nothing (the next restore
+had nothing left to read; now the restart sees the output account for every line and starts no job at all). Its
+JVM is killed with it, as in a machine crash, so no line is read after the kill. A file reader that counts its
+position from the restore instead of from the file start (Flink 2.3's ``raw`` file reader did) makes the second
+restore read the input again: malformed lines dead-lettered twice, inflated windows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +35,22 @@ from tests.jobs.test_flink_vs_reference import RELATIVE_TOLERANCE, classify, ref
 
 pytestmark = pytest.mark.e2e
 
-EVENTS = 6_000
+EVENTS = 12_000
 RUN_ID = "crash"  # _run passes this run id to the driver
-READ_SECONDS = 1.5
+READ_ON = 5  # dead letters the first restored job read and committed before it is killed
 
 
 def _own_checkpoints(data_dir: Path, job_id: str) -> list[Path]:
     return list((data_dir / "flink" / "runs" / RUN_ID / "checkpoints" / job_id).glob("chk-*/_metadata"))
+
+
+def _dead_letters_read_since(data_dir: Path, started_at: str) -> int:
+    """Dead letters in Delta that a job started at ``started_at`` read (they carry Flink's processing time)."""
+    path = data_dir / "delta" / dead_letters.table_name("transactions")
+    if not (path / "_delta_log").exists():
+        return 0
+    stamps = DeltaTable(str(path)).to_pandas(columns=["processed_at"])["processed_at"]
+    return int((stamps >= pd.Timestamp(datetime.fromisoformat(started_at))).sum())
 
 
 def _forensics(data_dir: Path, table: pd.DataFrame) -> str:
@@ -68,19 +82,25 @@ def restored_twice(tmp_path_factory: pytest.TempPathFactory, contract: Contract)
            "FP_PARALLELISM": "2", "FP_CHECKPOINT_INTERVAL_MS": "300", "FP_JVM_HEAP": "512m"}  # as _run, no crash point
     second = subprocess.Popen([sys.executable, "-c", DRIVER, str(path.parent), RUN_ID], cwd=PROJECT_ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    jvm_pid = None
     try:
         deadline = time.monotonic() + 120
-        job_id = None
+        read_on = False
         while time.monotonic() < deadline and second.poll() is None:
             attempts = json.loads(run_json.read_text())["attempts"]
-            if len(attempts) == 2 and _own_checkpoints(data_dir, attempts[1]["job_id"]):
-                job_id = attempts[1]["job_id"]
-                break
+            if len(attempts) == 2:
+                jvm_pid = attempts[1]["jvm_pid"]
+                if _own_checkpoints(data_dir, attempts[1]["job_id"]) and _dead_letters_read_since(
+                        data_dir, attempts[1]["started_at"]) >= READ_ON:
+                    read_on = True
+                    break
             time.sleep(0.1)
-        assert job_id is not None, "the restored job neither took a checkpoint nor kept running"
-        time.sleep(READ_SECONDS)
+        assert read_on, "the restored job neither took a checkpoint and read on nor kept running"
         assert second.poll() is None, "the restored job ended before it could be killed"
     finally:
+        if jvm_pid is not None:  # first: the JVM must not run on without its client
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(jvm_pid, signal.SIGKILL)
         second.send_signal(signal.SIGKILL)
         second.wait(timeout=30)
 
@@ -98,6 +118,11 @@ def test_the_second_restore_resumed_where_the_first_restored_job_stopped(restore
     assert sorted(table["payload"]) == sorted(malformed), (
         "malformed lines lost or dead-lettered more than once\n" + _forensics(restored_twice["data_dir"], table))
     assert restored_twice["stdout"].strip().endswith("True"), "the completed run is not balanced"
+    # both restored jobs read lines of their own: the first read on before it died, the second read what was left
+    second_started, third_started = (pd.Timestamp(datetime.fromisoformat(a["started_at"])) for a in attempts[1:])
+    stamps = table["processed_at"]
+    assert ((stamps >= second_started) & (stamps < third_started)).sum() >= READ_ON
+    assert (stamps >= third_started).sum() > 0, "the second restore had nothing left to read"
 
 
 def test_features_equal_the_reference_after_two_restores(restored_twice: dict, contract: Contract) -> None:
