@@ -138,7 +138,7 @@ def commit_part_files(contract: Contract, part_dir: Path | None, table_path: Pat
         files = finished_files(part_dir) if part_dir is not None else []
     files = list(files)
     schema = delta_schema(contract)
-    rows_schema = pa.schema([f for f in schema if f.name != INGESTED_AT])
+    rows_schema = part_file_schema(contract, pa.schema([]))
     extra = trailing if trailing is not None else pa.schema([])
     read = read_csv_parts(files, part_file_schema(contract, extra))
     rows = read.select(rows_schema.names)

@@ -148,9 +148,9 @@ def _detect_finished_job(contracts: Sequence[Contract], settings: Settings, stag
                          input_lines: Mapping[str, int], run_dir: Path, say: Progress) -> None:
     """Mark the run's Flink job finished when an earlier attempt's job FINISHED but its client died before saying so.
 
-    A finished job discards its retained checkpoints, so a restart trusting the checkpoint folder would find either
-    none (and read the input again from the start) or one the final checkpoint subsumed and the dying JVM had not yet
-    deleted (and read the tail again): the lines after it would be dead-lettered, and their windows emitted, twice.
+    A finished job discards its retained checkpoints, so a restart trusting the checkpoint folder finds either none
+    (and reads the input again from the start) or an older one the mini-cluster left on disk (and could read the tail
+    again): the lines after it would be dead-lettered, and their windows emitted, twice.
     A finished job renamed all its part files before it ended, so when the committed batches and the finished files
     not yet committed account for every input line (accepted or dead-lettered, for every contract), its output is
     complete; an unfinished job cannot account for them all. The files are committed after this, as usual.

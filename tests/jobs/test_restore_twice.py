@@ -30,8 +30,8 @@ from deltalake import DeltaTable
 from pipelines.config import PROJECT_ROOT
 from pipelines.contracts.model import Contract
 from pipelines.delta import dead_letters
-from tests.jobs.test_crash_recovery import DRIVER, _run, kill_a_first_run
-from tests.jobs.test_flink_vs_reference import RELATIVE_TOLERANCE, classify, reference_rows
+from tests.jobs.test_crash_recovery import DRIVER, _run, features_beside_the_reference, kill_a_first_run
+from tests.jobs.test_flink_vs_reference import RELATIVE_TOLERANCE
 
 pytestmark = pytest.mark.e2e
 
@@ -126,16 +126,10 @@ def test_the_second_restore_resumed_where_the_first_restored_job_stopped(restore
 
 
 def test_features_equal_the_reference_after_two_restores(restored_twice: dict, contract: Contract) -> None:
-    good, _ = classify(restored_twice["lines"], contract)
-    expected = reference_rows(good, contract)
-    actual = DeltaTable(str(restored_twice["data_dir"] / "delta" / contract.table_name)).to_pandas()
-    keys = [*contract.entity.join_keys, "window_end"]
+    actual, expected, keys = features_beside_the_reference(restored_twice["lines"], restored_twice["data_dir"],
+                                                           contract)
     for frame in (actual, expected):
-        for column in ("window_start", "window_end"):
-            frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
-    assert not actual.duplicated(keys).any()
-    merged = expected[keys].merge(actual[keys], how="outer", indicator=True)
-    assert (merged["_merge"] == "both").all(), merged["_merge"].value_counts().to_dict()
+        frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True).astype("datetime64[us, UTC]")
     actual = actual.sort_values(keys, ignore_index=True)
     expected = expected.sort_values(keys, ignore_index=True)
     assert (actual["window_start"] == expected["window_start"]).all()
